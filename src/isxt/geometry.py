@@ -1,0 +1,314 @@
+"""Volume and scan geometry in physical units (µm, radians).
+
+The contract every projector backend implements:
+
+* Voxel ``(k, j, i)`` of a :class:`VolumeGeometry` has its centre at
+  ``x = cx + (i - (nx-1)/2) s``, ``y = cy + (j - (ny-1)/2) s``,
+  ``z = cz + (k - (nz-1)/2) s``.
+* In a :class:`ScanGeometry` (parallel beam, rotation about z) a point
+  ``(x, y, z)`` lands at angle ``θ`` on the detector at
+  ``u = x cosθ + y sinθ - u_c(θ)``, ``v = z - v_c(θ)`` with
+  ``u_c(θ) = cx cosθ + cy sinθ + du(θ)`` and ``v_c(θ) = cz + dv(θ)``.
+* Detector column ``c`` covers ``u ∈ [(c - cols/2) p, (c + 1 - cols/2) p]``,
+  row ``r`` likewise in ``v``. A pixel holds the mean over its area of the
+  line integrals (µm × 1/µm), so ``Σ pixels · p² = ∫ volume`` for every view.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+__all__ = [
+    "VolumeGeometry",
+    "ScanGeometry",
+    "angles_180",
+    "angles_360_interleaved",
+]
+
+
+def _as_triple(value, name):
+    arr = np.asarray(value, dtype=np.float64).reshape(-1)
+    if arr.size != 3 or not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} must be three finite numbers (x, y, z) in µm, got {value!r}")
+    return tuple(float(v) for v in arr)
+
+
+def _positive(value, name):
+    value = float(value)
+    if not np.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a positive length in µm, got {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class VolumeGeometry:
+    """A regular voxel grid in µm.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        ``(nz, ny, nx)``; z is the rotation axis.
+    voxel_size : float
+        Edge length of a cubic voxel in µm.
+    center : tuple of float, optional
+        ``(cx, cy, cz)``, the grid centre in µm (default: the origin).
+
+    Examples
+    --------
+    >>> vol = VolumeGeometry((4, 64, 64), voxel_size=0.04)
+    >>> vol.extent
+    (2.56, 2.56, 0.16)
+    """
+
+    shape: tuple
+    voxel_size: float
+    center: tuple = (0.0, 0.0, 0.0)
+
+    def __post_init__(self):
+        shape = tuple(int(n) for n in np.asarray(self.shape).reshape(-1))
+        if len(shape) != 3 or min(shape) < 1:
+            raise ValueError(f"volume shape must be three positive integers (nz, ny, nx), got {self.shape!r}")
+        object.__setattr__(self, "shape", shape)
+        object.__setattr__(self, "voxel_size", _positive(self.voxel_size, "voxel_size"))
+        object.__setattr__(self, "center", _as_triple(self.center, "volume center"))
+
+    @property
+    def nz(self):
+        return self.shape[0]
+
+    @property
+    def ny(self):
+        return self.shape[1]
+
+    @property
+    def nx(self):
+        return self.shape[2]
+
+    @property
+    def extent(self):
+        """Physical size ``(x, y, z)`` in µm."""
+        s = self.voxel_size
+        return (self.nx * s, self.ny * s, self.nz * s)
+
+    @property
+    def voxel_volume(self):
+        return self.voxel_size**3
+
+    def coords(self, axis):
+        """Voxel-centre coordinates (µm) along ``axis`` ∈ {'x', 'y', 'z'}."""
+        n = {"x": self.nx, "y": self.ny, "z": self.nz}[axis]
+        c = {"x": self.center[0], "y": self.center[1], "z": self.center[2]}[axis]
+        return c + (np.arange(n) - (n - 1) / 2.0) * self.voxel_size
+
+    def index_of(self, x, y, z):
+        """Fractional voxel index ``(k, j, i)`` of the point ``(x, y, z)`` µm."""
+        s = self.voxel_size
+        cx, cy, cz = self.center
+        return (
+            (z - cz) / s + (self.nz - 1) / 2.0,
+            (y - cy) / s + (self.ny - 1) / 2.0,
+            (x - cx) / s + (self.nx - 1) / 2.0,
+        )
+
+    def zeros(self, dtype=np.float32):
+        return np.zeros(self.shape, dtype=dtype)
+
+    def cylinder_mask(self, radius, center_xy=None):
+        """Boolean mask of voxels within ``radius`` µm of the z-parallel axis through ``center_xy``."""
+        cx, cy = (self.center[0], self.center[1]) if center_xy is None else center_xy
+        yy, xx = np.meshgrid(self.coords("y") - cy, self.coords("x") - cx, indexing="ij")
+        disk = xx**2 + yy**2 <= radius**2
+        return np.broadcast_to(disk, self.shape).copy()
+
+    def radial_distance(self, center_xy=None):
+        """In-plane distance (µm) of each voxel column from ``center_xy``; shape ``(ny, nx)``."""
+        cx, cy = (self.center[0], self.center[1]) if center_xy is None else center_xy
+        yy, xx = np.meshgrid(self.coords("y") - cy, self.coords("x") - cx, indexing="ij")
+        return np.hypot(xx, yy)
+
+    def to_dict(self):
+        return {"shape": list(self.shape), "voxel_size_um": self.voxel_size, "center_um": list(self.center)}
+
+
+def angles_180(n, endpoint=False):
+    """``n`` equally spaced angles (radians) over a half turn ``[0, π)``."""
+    return np.linspace(0.0, np.pi, int(n), endpoint=endpoint)
+
+
+def angles_360_interleaved(n):
+    """``n`` angles over a full turn whose mirror views (θ + π) never coincide.
+
+    Parallel-beam views at θ and θ + π measure the same line integrals, so a
+    plain ``linspace(0, 2π, n)`` with even ``n`` wastes half the views. Here
+    the step is ``2π/n`` and, for even ``n``, the second half is offset by half
+    a step so that the mirrored set interleaves with the first (§2.4).
+    """
+    n = int(n)
+    step = 2 * np.pi / n
+    angles = np.arange(n) * step
+    if n % 2 == 0:
+        angles[n // 2 :] += step / 2
+    return angles
+
+
+@dataclass(frozen=True)
+class ScanGeometry:
+    """Parallel-beam scan about the z axis.
+
+    Parameters
+    ----------
+    angles : array_like
+        Projection angles in radians.
+    det_shape : tuple of int
+        ``(rows, cols)`` of the detector (rows run along z).
+    pixel_size : float
+        Detector pixel size in µm (square pixels), at the sample.
+    center : tuple of float, optional
+        ``(cx, cy, cz)`` µm: the point of the sample that projects to the
+        detector centre at every angle. For an interior scan this is the
+        centre of the region of interest.
+    shifts : array_like, optional
+        ``(n_angles, 2)`` array of ``(du, dv)`` in µm added to the detector
+        centre per view, e.g. from alignment.
+
+    Examples
+    --------
+    >>> scan = ScanGeometry(angles_180(9), (4, 32), pixel_size=0.08)
+    >>> scan.shape
+    (9, 4, 32)
+    """
+
+    angles: np.ndarray
+    det_shape: tuple
+    pixel_size: float
+    center: tuple = (0.0, 0.0, 0.0)
+    shifts: np.ndarray | None = field(default=None)
+
+    def __post_init__(self):
+        angles = np.asarray(self.angles, dtype=np.float64).reshape(-1)
+        if angles.size == 0 or not np.all(np.isfinite(angles)):
+            raise ValueError("angles must be a non-empty array of finite values in radians")
+        det = tuple(int(n) for n in np.asarray(self.det_shape).reshape(-1))
+        if len(det) != 2 or min(det) < 1:
+            raise ValueError(f"det_shape must be two positive integers (rows, cols), got {self.det_shape!r}")
+        shifts = np.zeros((angles.size, 2)) if self.shifts is None else np.asarray(self.shifts, dtype=np.float64)
+        if shifts.shape != (angles.size, 2) or not np.all(np.isfinite(shifts)):
+            raise ValueError(
+                f"shifts must be a finite (n_angles, 2) = ({angles.size}, 2) array of (du, dv) in µm, "
+                f"got shape {shifts.shape}"
+            )
+        angles.setflags(write=False)
+        shifts = shifts.copy()
+        shifts.setflags(write=False)
+        object.__setattr__(self, "angles", angles)
+        object.__setattr__(self, "det_shape", det)
+        object.__setattr__(self, "pixel_size", _positive(self.pixel_size, "pixel_size"))
+        object.__setattr__(self, "center", _as_triple(self.center, "scan center"))
+        object.__setattr__(self, "shifts", shifts)
+
+    # -- basic shape -------------------------------------------------------
+    @property
+    def n_angles(self):
+        return self.angles.size
+
+    @property
+    def rows(self):
+        return self.det_shape[0]
+
+    @property
+    def cols(self):
+        return self.det_shape[1]
+
+    @property
+    def shape(self):
+        """Shape of the projection stack ``(n_angles, rows, cols)``."""
+        return (self.n_angles, self.rows, self.cols)
+
+    @property
+    def width(self):
+        """Detector width in µm."""
+        return self.cols * self.pixel_size
+
+    # -- the contract ----------------------------------------------------------
+    def detector_center(self):
+        """``(u_c, v_c)`` per view, in µm: where the detector centre sits."""
+        cx, cy, cz = self.center
+        uc = cx * np.cos(self.angles) + cy * np.sin(self.angles) + self.shifts[:, 0]
+        vc = cz + self.shifts[:, 1]
+        return uc, vc
+
+    def project_point(self, x, y, z):
+        """Detector coordinates ``(u, v)`` µm of a point at every angle."""
+        uc, vc = self.detector_center()
+        u = x * np.cos(self.angles) + y * np.sin(self.angles) - uc
+        v = z - vc
+        return u, v
+
+    def pixel_of(self, x, y, z):
+        """Fractional ``(row, col)`` of a point at every angle (pixel centres at ``n + 0.5``)."""
+        u, v = self.project_point(x, y, z)
+        return v / self.pixel_size + self.rows / 2.0, u / self.pixel_size + self.cols / 2.0
+
+    # -- derived scans --------------------------------------------------------
+    def subset(self, indices):
+        """The scan restricted to the views ``indices`` (shifts follow)."""
+        idx = np.asarray(indices)
+        return ScanGeometry(self.angles[idx], self.det_shape, self.pixel_size, self.center, self.shifts[idx])
+
+    def with_shifts(self, shifts):
+        """A copy with per-view ``(du, dv)`` shifts in µm."""
+        return ScanGeometry(self.angles, self.det_shape, self.pixel_size, self.center, shifts)
+
+    def zeros(self, dtype=np.float32):
+        return np.zeros(self.shape, dtype=dtype)
+
+    def to_dict(self):
+        return {
+            "n_angles": self.n_angles,
+            "angles_deg": np.degrees(self.angles).tolist(),
+            "det_shape": list(self.det_shape),
+            "pixel_size_um": self.pixel_size,
+            "center_um": list(self.center),
+            "shifts_um": self.shifts.tolist(),
+        }
+
+    # -- constructors -----------------------------------------------------------
+    @classmethod
+    def full_field(cls, volume, n_angles, pixel_size, *, arc="180", margin=1.0, rows=None):
+        """A scan whose detector sees the whole volume cross-section at every angle.
+
+        Parameters
+        ----------
+        volume : VolumeGeometry
+        n_angles : int
+        pixel_size : float
+            Detector pixel in µm (e.g. 2× the voxel for a sparse scan).
+        arc : {'180', '360'}
+            Half turn, or full turn with interleaved mirror views.
+        margin : float
+            Extra width factor (>= 1).
+        rows : int, optional
+            Detector rows; default covers the volume height.
+        """
+        angles = angles_180(n_angles) if str(arc) == "180" else angles_360_interleaved(n_angles)
+        diag = np.hypot(volume.extent[0], volume.extent[1]) * margin
+        cols = int(np.ceil(diag / pixel_size))
+        if rows is None:
+            rows = int(np.ceil(volume.extent[2] / pixel_size - 1e-9))
+        return cls(angles, (rows, cols), pixel_size, center=volume.center)
+
+    @classmethod
+    def interior(cls, volume, n_angles, pixel_size, roi_diameter, roi_center=(0.0, 0.0), *, arc="180", rows=None):
+        """A truncated scan whose narrow detector follows the ROI centre.
+
+        ``roi_diameter`` (µm) sets the detector width; ``roi_center`` is the
+        ``(x, y)`` point in µm the detector centre follows.
+        """
+        angles = angles_180(n_angles) if str(arc) == "180" else angles_360_interleaved(n_angles)
+        cols = int(round(roi_diameter / pixel_size))
+        if rows is None:
+            rows = int(np.ceil(volume.extent[2] / pixel_size - 1e-9))
+        center = (float(roi_center[0]), float(roi_center[1]), volume.center[2])
+        return cls(angles, (rows, cols), pixel_size, center=center)
