@@ -1,0 +1,214 @@
+"""Scans (geometry + data) and the combined reconstruction ``[A_roi; A_full] x = y``.
+
+This is the workflow layer's entry point: it turns scans into operators
+(projector, optional detector PSF, weights), stacks them (Eq. 7) and hands
+them to a solver.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .errors import InputError
+from .geometry import ScanGeometry, VolumeGeometry
+from .operators import convolve_detector, gaussian_kernel, stack
+from .projectors import projector
+
+__all__ = ["Scan", "reconstruct", "build_operator", "METHODS"]
+
+METHODS = ("cgls", "sirt", "mlem", "osem", "pwls")
+
+
+@dataclass
+class Scan:
+    """One measured scan: its geometry and its absorption data ``−ln(I/I0)``.
+
+    Parameters
+    ----------
+    geometry : ScanGeometry
+    data : ndarray
+        ``(n_angles, rows, cols)`` absorption (dimensionless).
+    name : str, optional
+        A label for tables and provenance (e.g. ``"interior"``, ``"sparse"``).
+    weights : float or ndarray, optional
+        Least-squares weight of the scan (scalar) or of every measurement.
+    psf : float or ndarray, optional
+        Detector PSF for the reconstruction model (Eq. 11–12): a Gaussian FWHM
+        in µm, or a 2D kernel in detector pixels with odd sides.
+    photons : float or ndarray, optional
+        Incident photons per pixel; gives Poisson weights for ``method="pwls"``
+        and the noise level for the discrepancy stopping rule.
+    """
+
+    geometry: ScanGeometry
+    data: np.ndarray
+    name: str | None = None
+    weights: object = None
+    psf: object = None
+    photons: object = None
+    meta: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if not isinstance(self.geometry, ScanGeometry):
+            raise InputError(f"scan {self.label}: geometry must be an isxt.ScanGeometry")
+        data = np.asarray(self.data)
+        if data.shape != self.geometry.shape:
+            raise InputError(
+                f"scan {self.label}: data shape {data.shape} does not match the geometry "
+                f"{self.geometry.shape} (n_angles, rows, cols)"
+            )
+        if not np.all(np.isfinite(data)):
+            raise InputError(f"scan {self.label}: data contain NaN or inf; clean or mask them first")
+        self.data = data.astype(np.float32, copy=False)
+
+    @property
+    def label(self):
+        return self.name or "(unnamed)"
+
+    def kernel(self):
+        """The PSF as a detector kernel, or None."""
+        if self.psf is None:
+            return None
+        if np.isscalar(self.psf):
+            return gaussian_kernel(float(self.psf), self.geometry.pixel_size)
+        return np.asarray(self.psf, dtype=np.float32)
+
+
+def build_operator(scan, volume, backend="numba"):
+    """The forward model of one scan: projector, then the detector PSF if any."""
+    op = projector(volume, scan.geometry, backend=backend)
+    kernel = scan.kernel()
+    return op if kernel is None else convolve_detector(op, kernel)
+
+
+def _as_scans(scans):
+    if isinstance(scans, Scan):
+        return [scans]
+    scans = list(scans)
+    if not scans or not all(isinstance(s, Scan) for s in scans):
+        raise InputError("reconstruct() needs one or more isxt.Scan objects")
+    return scans
+
+
+def reconstruct(
+    scans,
+    volume,
+    method="cgls",
+    iterations=50,
+    *,
+    nonneg=False,
+    x0=None,
+    stop=None,
+    backend="numba",
+    n_subsets=8,
+    callback=None,
+    progress=False,
+    return_info=False,
+):
+    """Reconstruct a LAC volume (1/µm) from one or more scans jointly.
+
+    Parameters
+    ----------
+    scans : Scan or sequence of Scan
+        E.g. ``[interior, sparse]``: they are stacked into one operator (Eq. 7).
+    volume : VolumeGeometry
+    method : {'cgls', 'sirt', 'mlem', 'osem', 'pwls'}
+        ``cgls`` is the paper's CGNE; ``pwls`` weights each measurement by its
+        expected photon count (needs ``Scan.photons`` or ``Scan.weights``).
+    iterations : int
+        Maximum number of iterations (a ``stop`` rule may end earlier).
+    nonneg : bool
+        Enforce ``x ≥ 0`` (cgls, sirt, pwls).
+    x0 : ndarray, optional
+        Starting volume.
+    stop : object, optional
+        A stopping rule from :mod:`isxt.solvers.stopping`, or ``"discrepancy"``
+        to use the discrepancy principle with the scans' photon counts.
+    backend : {'numba', 'astra'}
+        Projector backend.
+    n_subsets : int
+        Ordered subsets for ``osem``.
+    callback : callable, optional
+        ``callback(iteration, x, residual_norm)``; return True to stop.
+    progress : bool
+        Show a progress bar.
+    return_info : bool
+        Also return a dict with the residual history, iterations and timing.
+
+    Returns
+    -------
+    x : ndarray, float32, ``volume.shape``
+        The LAC volume in 1/µm.
+    info : dict
+        Only with ``return_info=True``.
+    """
+    from . import solvers
+
+    scans = _as_scans(scans)
+    if not isinstance(volume, VolumeGeometry):
+        raise InputError("volume must be an isxt.VolumeGeometry")
+    if method not in METHODS:
+        raise InputError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    if int(iterations) < 1:
+        raise InputError(f"iterations must be a positive integer, got {iterations!r}")
+    ops = [build_operator(s, volume, backend) for s in scans]
+    data = [s.data for s in scans]
+
+    if method == "pwls":
+        weights = []
+        for s in scans:
+            if s.weights is not None:
+                weights.append(s.weights)
+            elif s.photons is not None:
+                weights.append(solvers.poisson_weights(s.data, s.photons))
+            else:
+                raise InputError(f"scan {s.label}: method 'pwls' needs photons= or weights= on every scan")
+    else:
+        weights = [s.weights for s in scans]
+    A = stack(ops, weights=None if all(w is None for w in weights) else weights)
+
+    if isinstance(stop, str):
+        if stop != "discrepancy":
+            raise InputError(f"unknown stopping rule {stop!r}; use 'discrepancy' or a stopping object")
+        if any(s.photons is None for s in scans):
+            raise InputError("stop='discrepancy' needs photons= (incident photons per pixel) on every scan")
+        variance = [solvers.poisson_variance(s.data, s.photons) for s in scans]
+        if method == "pwls":
+            variance = float(sum(v.size for v in variance))  # weighted residuals have unit variance
+        stop = solvers.Discrepancy(variance)
+
+    history = []
+
+    def _callback(iteration, x, residual):
+        history.append(float(residual))
+        return bool(callback(iteration, x, residual)) if callback is not None else False
+
+    common = dict(x0=x0, stop=stop, callback=_callback, progress=progress)
+    t0 = time.perf_counter()
+    if method == "cgls":
+        x = solvers.cgls(A, A.weigh(data), iterations=iterations, nonneg=nonneg, **common)
+    elif method == "pwls":
+        x = solvers.pwls(stack(ops), data, weights, iterations=iterations, nonneg=nonneg, **common)
+    elif method == "sirt":
+        x = solvers.sirt(A, A.weigh(data), iterations=iterations, nonneg=nonneg, **common)
+    elif method == "mlem":
+        x = solvers.mlem(A, A.weigh(data), iterations=iterations, **common)
+    else:
+        subsets = solvers.make_subsets(stack(ops), data, n_subsets)
+        x = solvers.osem(subsets, iterations=iterations, **common)
+    elapsed = time.perf_counter() - t0
+    if not return_info:
+        return x
+    info = {
+        "method": method,
+        "iterations": len(history),
+        "residual_history": history,
+        "seconds": elapsed,
+        "backend": backend,
+        "scans": [s.label for s in scans],
+        "best_iteration": getattr(stop, "best_iteration", None),
+    }
+    return x, info
