@@ -1,4 +1,5 @@
-"""The iteration loop shared by all solvers: stopping rules, callbacks, progress bar."""
+"""Shared solver plumbing: the iteration loop (stopping rules, callbacks, progress bar),
+data-block handling and safe element-wise division."""
 
 from __future__ import annotations
 
@@ -9,7 +10,18 @@ import numpy as np
 from .._array import apply, array_module
 from ..errors import InputError
 
-__all__ = ["IterationLoop", "as_float32", "check_iterations", "domain_zeros"]
+__all__ = [
+    "IterationLoop",
+    "as_float32",
+    "check_iterations",
+    "domain_zeros",
+    "initial_volume",
+    "operator_blocks",
+    "safe_reciprocal",
+    "safe_divide",
+    "total",
+    "ones_like_data",
+]
 
 
 def check_iterations(iterations, name="iterations"):
@@ -38,7 +50,9 @@ def initial_volume(A, y, x0):
     x = xp.array(x0, dtype=np.float32, copy=True)
     shape = getattr(A, "domain_shape", None)
     if shape is not None and tuple(x.shape) != tuple(shape):
-        raise InputError(f"x0 has shape {tuple(x.shape)} but the operator's volume is {tuple(shape)}; pass a matching start volume")
+        raise InputError(
+            f"x0 has shape {tuple(x.shape)} but the operator's volume is {tuple(shape)}; pass a matching start volume"
+        )
     return x
 
 
@@ -90,3 +104,45 @@ class IterationLoop:
         if self.stop is not None:
             return self.stop.result(x)
         return x
+
+
+def operator_blocks(A, y):
+    """``(blocks, data)``: a stacked operator's blocks and data list, or ``([A], [y])``."""
+    ops = getattr(A, "operators", None)
+    if ops is None:
+        if isinstance(y, (list, tuple)):
+            if len(y) != 1:
+                raise InputError(f"got {len(y)} data blocks for a single (unstacked) operator; pass one array")
+            y = y[0]
+        return [A], [y]
+    if not isinstance(y, (list, tuple)) or len(y) != len(ops):
+        n = len(y) if isinstance(y, (list, tuple)) else "an array, not a list"
+        raise InputError(f"a stacked operator of {len(ops)} blocks needs a list of {len(ops)} data arrays, got {n}")
+    return list(ops), list(y)
+
+
+def safe_reciprocal(d):
+    """``1/d`` with 0 where ``d`` is 0 (rays or voxels that see nothing get no update)."""
+    xp = array_module(d)
+    nonzero = d != 0
+    return xp.where(nonzero, 1.0 / xp.where(nonzero, d, 1), 0).astype(np.float32)
+
+
+def safe_divide(a, b):
+    """``a/b`` with 0 where ``b ≤ 0`` (used by EM, where ``b = A x ≥ 0``)."""
+    xp = array_module(b)
+    positive = b > 0
+    return xp.where(positive, a / xp.where(positive, b, 1), 0).astype(np.float32)
+
+
+def total(y):
+    """Sum of all entries of an array or block list, in float64."""
+    if isinstance(y, (list, tuple)):
+        return sum(total(b) for b in y)
+    return float(y.sum(dtype=np.float64))
+
+
+def ones_like_data(y):
+    if isinstance(y, (list, tuple)):
+        return [ones_like_data(b) for b in y]
+    return array_module(y).ones_like(y, dtype=np.float32)

@@ -36,6 +36,7 @@ def cgls(A, y, x0=None, iterations=50, nonneg=False, nonneg_every=1, stop=None, 
     nonneg : bool
         Project ``x`` onto ``x ≥ 0`` every ``nonneg_every`` iterations, then
         restart the conjugate directions (the projection breaks conjugacy).
+        The returned volume is always projected.
     nonneg_every : int
         Projection period in iterations.
     stop : stopping rule, optional
@@ -100,4 +101,7 @@ def cgls(A, y, x0=None, iterations=50, nonneg=False, nonneg_every=1, stop=None, 
         rr = rr_new
         if loop.report(k, x, math.sqrt(rr)):
             break
-    return loop.result(x.astype(np.float32, copy=False))
+    x = loop.result(x)
+    if nonneg:  # iterates between projections may have negative voxels
+        x = xp.maximum(x, 0)
+    return x.astype(np.float32, copy=False)

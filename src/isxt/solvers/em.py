@@ -13,8 +13,7 @@ import numpy as np
 
 from .._array import apply, array_module, norm2
 from ..errors import InputError
-from ._blocks import ones_like_data, safe_divide, safe_reciprocal, total
-from ._loop import IterationLoop, as_float32
+from ._loop import IterationLoop, as_float32, ones_like_data, safe_divide, safe_reciprocal, total
 
 __all__ = ["mlem", "osem", "make_subsets"]
 
@@ -22,6 +21,15 @@ __all__ = ["mlem", "osem", "make_subsets"]
 def _em_data(y):
     # EM models counts-like non-negative data; negative noise samples would flip the update's sign.
     return apply(lambda a: array_module(a).maximum(a, 0), as_float32(y))
+
+
+def _volume_shape(A, x0):
+    shape = getattr(A, "domain_shape", None)
+    if shape is None:
+        if x0 is None:
+            raise InputError("the operator has no domain_shape; pass a start volume x0")
+        shape = x0.shape
+    return tuple(shape)
 
 
 def _em_start(ops_and_data, x0, shape):
@@ -71,7 +79,7 @@ def mlem(A, y, x0=None, iterations=50, stop=None, callback=None, progress=False)
     log-likelihood ``Σ y log(A x) − A x``.
     """
     y = _em_data(y)
-    shape = tuple(A.domain_shape) if x0 is None else tuple(np.shape(x0))
+    shape = _volume_shape(A, x0)
     x = _em_start([(A, y)], x0, shape)
     inv_sensitivity = safe_reciprocal(A.adjoint(ones_like_data(y)))
     loop = IterationLoop(iterations, stop, callback, progress, desc="MLEM")
@@ -113,7 +121,7 @@ def osem(subsets, x0=None, iterations=10, stop=None, callback=None, progress=Fal
     subsets = [(A_s, _em_data(y_s)) for A_s, y_s in subsets]
     if not subsets:
         raise InputError("osem() needs at least one (operator, data) subset; see make_subsets()")
-    shape = tuple(subsets[0][0].domain_shape) if x0 is None else tuple(np.shape(x0))
+    shape = _volume_shape(subsets[0][0], x0)
     x = _em_start(subsets, x0, shape)
     inv_sensitivities = [safe_reciprocal(A_s.adjoint(ones_like_data(y_s))) for A_s, y_s in subsets]
     loop = IterationLoop(iterations, stop, callback, progress, desc="OSEM")

@@ -55,7 +55,9 @@ def pwls(A, y, weights, x0=None, iterations=50, nonneg=False, stop=None, callbac
     sqrt_w = [None if w is None else _sqrt_weights(w, f"weights[{i}]") for i, w in enumerate(weights)]
     weighted = stack([op if s is None else scale(op, s) for op, s in zip(ops, sqrt_w)])
     data = [yi if s is None else _times(yi, s) for yi, s in zip(y, sqrt_w)]
-    return cgls(weighted, data, x0=x0, iterations=iterations, nonneg=nonneg, stop=stop, callback=callback, progress=progress)
+    return cgls(
+        weighted, data, x0=x0, iterations=iterations, nonneg=nonneg, stop=stop, callback=callback, progress=progress
+    )
 
 
 def poisson_weights(y, photons):

@@ -11,8 +11,7 @@ import math
 import numpy as np
 
 from .._array import array_module, norm2
-from ._blocks import operator_blocks, safe_reciprocal
-from ._loop import IterationLoop, as_float32, initial_volume
+from ._loop import IterationLoop, as_float32, initial_volume, operator_blocks, safe_reciprocal
 
 __all__ = ["sirt"]
 

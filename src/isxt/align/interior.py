@@ -1,0 +1,355 @@
+"""Interior images aligned against full-field anchors (App. B.1, Eq. 14–15, Fig. 8).
+
+The aligned full-field images, resampled to the interior pixel and cut to
+the interior detector window at their angle, are *anchors*: absolute
+references for the interior images, which alone could only be chained
+neighbour to neighbour (and drift along long chains). The shifts ``T_i``
+maximise
+
+    Σ_{C_a} NCC(T_i I_i, A_j) + Σ_{C_nn} NCC(T_i I_i, T_j I_j)        (Eq. 14)
+
+where ``C_a`` pairs an interior image with an anchor closer in angle than
+half the image's nearest-neighbour spacing (a full-field view at ``θ + π``
+counts, mirrored in ``u``) and ``C_nn`` pairs angular neighbours. NCC is
+evaluated on integer shifts only (cached) and interpolated bicubically for
+sub-pixel values and gradients; L-BFGS-B optimises all shifts jointly,
+starting from an anchor-and-neighbour least-squares estimate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.ndimage import gaussian_filter, map_coordinates
+from scipy.optimize import minimize
+from tqdm.auto import tqdm
+
+from ..errors import InputError
+from ..geometry import ScanGeometry
+from .ncc import ncc_map
+from .quality import AlignmentResult, classify_frames, interpolate_flagged, outlier_views
+
+__all__ = ["Anchor", "make_anchors", "anchor_pairs", "align_interior"]
+
+
+def _wrap(a):
+    """Angle difference wrapped to ``(-π, π]``."""
+    return (np.asarray(a) + np.pi) % (2 * np.pi) - np.pi
+
+
+@dataclass
+class Anchor:
+    """A full-field view resampled onto an interior detector window.
+
+    Attributes
+    ----------
+    image : ndarray ``(rows + 2·margin, cols + 2·margin)``
+        Interior-pixel image; pixel ``(r + margin, c + margin)`` is where the
+        unshifted interior detector pixel ``(r, c)`` would be.
+    angle : float
+        The angle (radians) at which it is an interior view: the full-field
+        angle, or that angle − π for a mirror view.
+    full_index : int
+        The full-field view it comes from.
+    mirrored : bool
+        Made from the view at ``angle + π`` (flipped in ``u``).
+    margin : int
+        Extra pixels on each side.
+    """
+
+    image: np.ndarray
+    angle: float
+    full_index: int
+    mirrored: bool
+    margin: int
+
+
+def _anchor_image(full_scan, full_image, k, interior_scan, mirrored, margin):
+    """Resample full-field view ``k`` onto the (margin-padded) interior window at its angle."""
+    theta_f = full_scan.angles[k]
+    theta_t = theta_f - np.pi if mirrored else theta_f
+    sign = -1.0 if mirrored else 1.0
+    pi, pf = interior_scan.pixel_size, full_scan.pixel_size
+    cxi, cyi, czi = interior_scan.center
+    cols = np.arange(interior_scan.cols + 2 * margin) - margin
+    rows = np.arange(interior_scan.rows + 2 * margin) - margin
+    u_i = (cols + 0.5 - interior_scan.cols / 2.0) * pi
+    v_i = (rows + 0.5 - interior_scan.rows / 2.0) * pi
+    # x cosθ_t + y sinθ_t of the ray through each interior column, and z of each row
+    s = u_i + cxi * np.cos(theta_t) + cyi * np.sin(theta_t)
+    z = v_i + czi
+    ucf, vcf = full_scan.detector_center()
+    u_f = sign * s - ucf[k]  # a mirror view sees x cosθ + y sinθ with the opposite sign
+    v_f = z - vcf[k]
+    col_f = u_f / pf + full_scan.cols / 2.0 - 0.5
+    row_f = v_f / pf + full_scan.rows / 2.0 - 0.5
+    rr, cc = np.meshgrid(row_f, col_f, indexing="ij")
+    img = map_coordinates(np.asarray(full_image, dtype=np.float64), [rr, cc], order=3, mode="constant", cval=0.0)
+    return img
+
+
+def make_anchors(full_scan, full_data, interior_scan, *, views=None, use_mirrors=True, margin=0):
+    """Anchors from aligned full-field views.
+
+    Parameters
+    ----------
+    full_scan : ScanGeometry
+        The full-field geometry *with its aligned shifts*.
+    full_data : ndarray ``(n_full, rows, cols)``
+    interior_scan : ScanGeometry
+        The nominal interior geometry (pixel size, window, ROI centre).
+    views : sequence of int, optional
+        Full-field views to use (default: all).
+    use_mirrors : bool
+        Also make, from every view, the mirrored anchor at ``θ − π``.
+    margin : int
+        Extra interior pixels on each side of the window.
+
+    Returns
+    -------
+    list of Anchor
+    """
+    views = range(full_scan.n_angles) if views is None else views
+    anchors = []
+    for k in views:
+        k = int(k)
+        for mirrored in (False, True) if use_mirrors else (False,):
+            img = _anchor_image(full_scan, full_data[k], k, interior_scan, mirrored, margin)
+            angle = float(full_scan.angles[k] - np.pi) if mirrored else float(full_scan.angles[k])
+            anchors.append(Anchor(img, angle, k, mirrored, margin))
+    return anchors
+
+
+def _neighbour_spacing(angles, good):
+    """Per view: the angular distance to its nearest good neighbour (inf for a lone view)."""
+    a = np.asarray(angles)
+    out = np.full(len(a), np.inf)
+    gi = np.flatnonzero(good)
+    for i in range(len(a)):
+        others = gi[gi != i]
+        if others.size:
+            out[i] = np.min(np.abs(_wrap(a[others] - a[i])))
+    return out
+
+
+def anchor_pairs(interior_angles, anchors, good=None):
+    """The pairs ``C_a``: ``(image, anchor)`` closer in angle than half the image's neighbour spacing."""
+    good = np.ones(len(interior_angles), bool) if good is None else np.asarray(good, bool)
+    spacing = _neighbour_spacing(interior_angles, good)
+    pairs = []
+    for i in np.flatnonzero(good):
+        for j, anc in enumerate(anchors):
+            if abs(_wrap(interior_angles[i] - anc.angle)) < 0.5 * spacing[i]:
+                pairs.append((int(i), j))
+    return pairs
+
+
+def _neighbour_pairs(angles, good):
+    """The pairs ``C_nn``: successive good views in angle (flagged views are skipped over)."""
+    idx = np.flatnonzero(good)
+    idx = idx[np.argsort(np.asarray(angles)[idx])]
+    return [(int(a), int(b)) for a, b in zip(idx[:-1], idx[1:])]
+
+
+def _robust_initial(n, anchor_obs, nn_obs, huber_px=1.5, rounds=4):
+    """Least-squares shifts (px) from anchor observations ``t_i ≈ a`` and neighbour ones ``t_i − t_j ≈ d``.
+
+    Huber re-weighting keeps a wrong coarse peak from pulling its chain.
+    """
+    rows_a = [(i, a) for i, a in anchor_obs]
+    rows_n = [(i, j, d) for i, j, d in nn_obs]
+    m = len(rows_a) + len(rows_n)
+    A = np.zeros((m, n))
+    b = np.zeros((m, 2))
+    for r, (i, a) in enumerate(rows_a):
+        A[r, i] = 1.0
+        b[r] = a
+    for r, (i, j, d) in enumerate(rows_n, start=len(rows_a)):
+        A[r, i], A[r, j] = 1.0, -1.0
+        b[r] = d
+    w = np.ones(m)
+    t = np.zeros((n, 2))
+    for _ in range(rounds):
+        sw = np.sqrt(w)[:, None]
+        t, *_ = np.linalg.lstsq(A * sw, b * sw, rcond=None)
+        res = np.hypot(*(A @ t - b).T)
+        w = np.where(res <= huber_px, 1.0, huber_px / np.maximum(res, 1e-12))
+    return t, w
+
+
+def align_interior(
+    interior_scan,
+    interior_data,
+    full_scan,
+    full_data,
+    *,
+    full_flags=None,
+    anchor_views=None,
+    use_mirrors=True,
+    search_px=None,
+    radius_px=3,
+    smooth_px=0.7,
+    min_ncc=0.3,
+    outlier_px=None,
+    progress=False,
+):
+    """Per-view shifts of an interior stack against full-field anchors (Eq. 14).
+
+    Parameters
+    ----------
+    interior_scan : ScanGeometry
+        Nominal interior geometry (its shifts are ignored).
+    interior_data : ndarray ``(n, rows, cols)``
+    full_scan : ScanGeometry
+        Full-field geometry carrying its *aligned* shifts, e.g.
+        ``scan.with_shifts(align_full_field(scan, data).shifts)``.
+    full_data : ndarray
+    full_flags : list of str, optional
+        Flags of the full-field views; only ``ok`` ones become anchors.
+    anchor_views : sequence of int, optional
+        Restrict the anchors to these full-field views (Fig. 9).
+    use_mirrors : bool
+        Use views at ``θ + π`` as mirrored anchors (360° scans).
+    search_px : int, optional
+        Largest shift (interior pixels) searched for the first estimate;
+        default: a quarter of the detector width.
+    radius_px : int
+        Half-width of the cached integer-shift NCC window around the first
+        estimate (the bicubic interpolation and the optimiser stay in it).
+    smooth_px : float
+        Gaussian σ (interior pixels) on all images before correlation.
+    min_ncc : float
+        Views whose best pair NCC at the solution is below this are flagged
+        ``lowcorr`` and get interpolated shifts.
+    outlier_px : float, optional
+        Views whose shift departs from their neighbours' by more than this
+        (interior pixels; default: 10 % of the width) are flagged ``outlier``.
+    progress : bool
+        Show a progress bar.
+
+    Returns
+    -------
+    AlignmentResult
+        Shifts in µm for ``interior_scan.with_shifts``, flags, and in
+        ``info``: the anchor pairs, the NCC per view, the first estimate.
+    """
+    for name, sc in (("interior_scan", interior_scan), ("full_scan", full_scan)):
+        if not isinstance(sc, ScanGeometry):
+            raise InputError(f"align_interior: {name} must be an isxt.ScanGeometry")
+    data = np.asarray(interior_data, dtype=np.float64)
+    full_data = np.asarray(full_data, dtype=np.float64)
+    if data.shape != interior_scan.shape:
+        raise InputError(f"align_interior: interior data {data.shape} do not match the scan {interior_scan.shape}")
+    if full_data.shape != full_scan.shape:
+        raise InputError(f"align_interior: full-field data {full_data.shape} do not match the scan {full_scan.shape}")
+    interior_scan = interior_scan.with_shifts(None)
+    n = interior_scan.n_angles
+    p = interior_scan.pixel_size
+    angles = interior_scan.angles
+    search = int(search_px) if search_px is not None else max(radius_px + 2, interior_scan.cols // 4)
+    R = int(radius_px)
+
+    flags = classify_frames(data)
+    good = np.array([f == "ok" for f in flags])
+    if full_flags is None:
+        full_flags = classify_frames(full_data)
+    views = [k for k in (range(full_scan.n_angles) if anchor_views is None else anchor_views) if full_flags[k] == "ok"]
+    margin = search + R + 1
+    anchors = make_anchors(full_scan, full_data, interior_scan, views=views, use_mirrors=use_mirrors, margin=margin)
+    pairs_a = anchor_pairs(angles, anchors, good)
+    if not pairs_a:
+        raise InputError(
+            "align_interior: no full-field view lies within half an interior step of an interior view; "
+            "acquire the sparse scan on angles of the interior scan (or their mirrors)"
+        )
+    pairs_nn = _neighbour_pairs(angles, good)
+
+    # pixel-area match: a full-field pixel averages (p_f/p_i)² interior pixels
+    ratio = full_scan.pixel_size / p
+    sigma_match = np.sqrt(max(ratio**2 - 1.0, 0.0) / 12.0)
+    images = np.stack([gaussian_filter(d, smooth_px) if smooth_px else d for d in data])
+    images_a = np.stack([gaussian_filter(d, np.hypot(smooth_px, sigma_match)) for d in data])
+    anchor_imgs = [gaussian_filter(a.image, smooth_px) if smooth_px else a.image for a in anchors]
+
+    bar = tqdm(total=len(pairs_a) + len(pairs_nn), desc="interior NCC", disable=not progress)
+    maps_a, obs_a = [], []
+    for i, j in pairs_a:
+        nmap = ncc_map(anchor_imgs[j], images_a[i], max_shift=search, offset=(margin, margin))
+        maps_a.append(nmap)
+        coarse, score = nmap.best()
+        if score > min_ncc:
+            obs_a.append((i, nmap.spline(coarse, R).peak(coarse)[0]))
+        bar.update()
+    maps_nn, obs_nn = [], []
+    for i, j in pairs_nn:
+        nmap = ncc_map(images[j], images[i], max_shift=search)
+        maps_nn.append(nmap)
+        coarse, score = nmap.best()
+        if score > min_ncc:
+            obs_nn.append((i, j, nmap.spline(coarse, R).peak(coarse)[0]))
+        bar.update()
+    bar.close()
+    if not obs_a:
+        raise InputError("align_interior: no interior image correlates with its anchor; check the geometry and pixel sizes")
+
+    # first estimate: anchors fix absolute positions, neighbours carry them along the chains
+    t0, _ = _robust_initial(n, obs_a, obs_nn)
+    t0 = interpolate_flagged(angles, t0, ~good)
+
+    # Eq. 14 on bicubic splines of the cached integer-shift NCC around the first estimate
+    splines_a = [maps_a[k].spline(t0[i], R) for k, (i, _) in enumerate(pairs_a)]
+    splines_nn = [maps_nn[k].spline(t0[i] - t0[j], R) for k, (i, j) in enumerate(pairs_nn)]
+
+    def objective(flat):
+        t = flat.reshape(n, 2)
+        f = 0.0
+        g = np.zeros((n, 2))
+        for (i, _), sp in zip(pairs_a, splines_a):
+            v, dv = sp.value_and_grad(t[i])
+            f -= v
+            g[i] -= dv
+        for (i, j), sp in zip(pairs_nn, splines_nn):
+            v, dv = sp.value_and_grad(t[i] - t[j])
+            f -= v
+            g[i] -= dv
+            g[j] += dv
+        return f, g.ravel()
+
+    lo = np.round(t0) - R
+    hi = np.round(t0) + R
+    bounds = [(lo[i, k], hi[i, k]) if good[i] else (None, None) for i in range(n) for k in range(2)]
+    res = minimize(
+        objective, t0.ravel(), jac=True, method="L-BFGS-B", bounds=bounds,
+        options={"ftol": 1e-13, "gtol": 1e-9, "maxiter": 500},
+    )
+    t = res.x.reshape(n, 2)
+
+    # per view: its best pair NCC at the solution (from the cached integer grid)
+    score = np.full(n, np.nan)
+    for (i, _), nmap in zip(pairs_a, maps_a):
+        score[i] = np.nanmax([score[i], nmap.at(t[i])])
+    for (i, j), nmap in zip(pairs_nn, maps_nn):
+        v = nmap.at(t[i] - t[j])
+        score[i] = np.nanmax([score[i], v])
+        score[j] = np.nanmax([score[j], v])
+    for i in np.flatnonzero(good & ~(score >= min_ncc)):
+        flags[i] = "lowcorr"
+    bad = np.array([f != "ok" for f in flags])
+    t = interpolate_flagged(angles, t, bad)
+    outlier_px = 0.1 * interior_scan.cols if outlier_px is None else float(outlier_px)
+    for i in np.flatnonzero(outlier_views(angles, t, outlier_px) & ~bad):
+        flags[i] = "outlier"
+
+    shifts = t[:, ::-1] * p  # (rows, cols) px → (du, dv) µm
+    info = {
+        "anchor_pairs": [(i, anchors[j].full_index, anchors[j].mirrored) for i, j in pairs_a],
+        "anchor_angles": np.array([anchors[j].angle for _, j in pairs_a]),
+        "anchored_views": sorted({i for i, _ in pairs_a}),
+        "n_anchors": len({j for _, j in pairs_a}),
+        "neighbour_pairs": pairs_nn,
+        "ncc": score,
+        "initial_um": t0[:, ::-1] * p,
+        "optimizer": {"success": bool(res.success), "nit": int(res.nit), "objective": float(res.fun)},
+    }
+    return AlignmentResult(shifts, flags, angles.copy(), p, info)

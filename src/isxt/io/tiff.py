@@ -1,0 +1,132 @@
+"""Multi-page TIFF stacks (tifffile) with ImageJ or OME metadata.
+
+Pixel size: the ImageJ ``unit`` with the ``XResolution`` tag (pixels per
+unit), or OME ``PhysicalSizeX``/``PhysicalSizeXUnit``. Angles: isxt writes
+them as JSON ``{"angles_deg": [...]}`` in the ImageJ ``Info`` field; other
+files get their angles from the acquisition file.
+"""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+
+import numpy as np
+import tifffile
+
+from ..errors import InputError
+from ._stack import LENGTH_UNITS_UM, Stack, check_dtype, check_ndim
+
+__all__ = ["read_tiff", "write_tiff", "TIFF_SUFFIXES"]
+
+TIFF_SUFFIXES = (".tif", ".tiff")
+
+
+def _unit_to_um(unit):
+    if unit is None:
+        return None
+    key = str(unit).strip().lower().replace("\\u00b5", "µ")
+    return LENGTH_UNITS_UM.get(key)
+
+
+def _imagej_pixel_size(tif):
+    meta = tif.imagej_metadata or {}
+    scale = _unit_to_um(meta.get("unit"))
+    if scale is None:
+        return None, meta
+    try:
+        num, den = tif.pages[0].tags["XResolution"].value
+    except (KeyError, TypeError, ValueError):
+        return None, meta
+    if num <= 0 or den <= 0:
+        return None, meta
+    per_unit = num / den
+    # ImageJ writes a resolution of 1 pixel/unit when the size is unknown.
+    if per_unit == 1 and meta.get("unit") in (None, "", "pixel"):
+        return None, meta
+    return scale / per_unit, meta
+
+
+def _ome_pixel_size(tif):
+    try:
+        root = ET.fromstring(tif.ome_metadata)
+    except ET.ParseError:
+        return None
+    for el in root.iter():
+        if el.tag.endswith("Pixels") and "PhysicalSizeX" in el.attrib:
+            scale = _unit_to_um(el.attrib.get("PhysicalSizeXUnit", "µm"))
+            if scale is not None:
+                return float(el.attrib["PhysicalSizeX"]) * scale
+    return None
+
+
+def read_tiff(path, mmap=True, volume=False):
+    """Read a multi-page TIFF as a stack ``(n_images, rows, cols)``.
+
+    Parameters
+    ----------
+    path : str or Path
+    mmap : bool
+        Memory-map uncompressed contiguous files (read-only); others are read.
+    volume : bool
+        Only affects the wording of errors.
+    """
+    try:
+        with tifffile.TiffFile(str(path)) as tif:
+            series = tif.series[0]
+            check_dtype(series.dtype, str(path))
+            pixel, meta_ij = _imagej_pixel_size(tif) if tif.is_imagej else (None, {})
+            if pixel is None and tif.is_ome:
+                pixel = _ome_pixel_size(tif)
+            angles = None
+            info = meta_ij.get("Info") if meta_ij else None
+            if info and not volume:
+                try:
+                    parsed = json.loads(info)
+                except (TypeError, ValueError):
+                    parsed = None
+                if isinstance(parsed, dict) and "angles_deg" in parsed:
+                    angles = np.radians(np.asarray(parsed["angles_deg"], dtype=np.float64))
+            data = None
+            if mmap:
+                try:
+                    data = tifffile.memmap(str(path), mode="r")
+                except (ValueError, OSError):
+                    data = None  # compressed or non-contiguous: read it
+            if data is None:
+                data = series.asarray()
+    except FileNotFoundError:
+        raise InputError(f"{path}: file not found") from None
+    except InputError:
+        raise
+    except Exception as exc:  # tifffile raises many kinds on corrupt files
+        raise InputError(f"{path}: not a readable TIFF file ({type(exc).__name__}: {exc})") from None
+    if data.ndim == 2:
+        data = data[np.newaxis]
+    check_ndim(data.shape, str(path), "a volume (nz, ny, nx)" if volume else "a stack of images (n_images, rows, cols)")
+    if angles is not None and angles.size != data.shape[0]:
+        angles = None
+    meta = {"format": "tiff", "path": str(path)}
+    if angles is not None:
+        meta["angles_source"] = f"{path} (ImageJ Info angles_deg)"
+    return Stack(data=data, pixel_size_um=pixel, angles_rad=angles, meta=meta)
+
+
+def write_tiff(path, data, pixel_size_um=None, angles_rad=None):
+    """Write an ImageJ-compatible multi-page TIFF (float32 unless int8/int16/uint16/uint8).
+
+    The pixel size goes to ``XResolution``/``YResolution`` with ``unit='um'``
+    and ``spacing`` (the z step); angles to ``Info`` as ``angles_deg`` JSON.
+    """
+    data = np.asarray(data)
+    if data.dtype not in (np.uint8, np.int16, np.uint16, np.float32):
+        data = data.astype(np.float32)
+    metadata = {"axes": "ZYX"}
+    kwargs = {}
+    if pixel_size_um is not None:
+        p = float(pixel_size_um)
+        metadata.update(unit="um", spacing=p)
+        kwargs["resolution"] = (1.0 / p, 1.0 / p)
+    if angles_rad is not None:
+        metadata["Info"] = json.dumps({"angles_deg": np.degrees(np.asarray(angles_rad, dtype=np.float64)).tolist()})
+    tifffile.imwrite(str(path), np.ascontiguousarray(data), imagej=True, metadata=metadata, **kwargs)
