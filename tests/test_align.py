@@ -177,16 +177,17 @@ def test_interior_alignment_degrades_gracefully_at_10_anchors():
 
 
 def test_mirror_views_of_a_360_scan_serve_as_anchors():
+    from isxt.align import anchor_pairs
+
     sim = simulate_combined(12, "360", photons=PHOTONS, seed=1)
     ff = align_full_field(sim["sparse_scan"], sim["sparse_data"], iterations=1)
-    kw = dict(full_flags=ff.flags)
-    args = (sim["interior_scan"], sim["interior_data"], sim["sparse_scan"].with_shifts(ff.shifts), sim["sparse_data"])
-    with_m = align_interior(*args, use_mirrors=True, **kw)
-    without = align_interior(*args, use_mirrors=False, **kw)
-    assert any(m for _, _, m in with_m.info["anchor_pairs"])
-    assert with_m.info["n_anchors"] > without.info["n_anchors"]
-    p = sim["interior_scan"].pixel_size
-    assert rms_px(with_m.shifts, sim["interior_true"], p) < 1.0
+    full = sim["sparse_scan"].with_shifts(ff.shifts)
+    it = align_interior(sim["interior_scan"], sim["interior_data"], full, sim["sparse_data"], full_flags=ff.flags)
+    assert any(m for _, _, m in it.info["anchor_pairs"])
+    without = make_anchors(full, sim["sparse_data"], sim["interior_scan"], use_mirrors=False)
+    n_without = len({j for _, j in anchor_pairs(sim["interior_scan"].angles, without)})
+    assert it.info["n_anchors"] >= 12 > n_without
+    assert rms_px(it.shifts, sim["interior_true"], sim["interior_scan"].pixel_size) < 1.0
 
 
 def test_combined_reconstruction_after_alignment_matches_true_shifts(sim19, aligned19):
@@ -200,7 +201,7 @@ def test_combined_reconstruction_after_alignment_matches_true_shifts(sim19, alig
     def recon(s_int, s_sp):
         scans = [Scan(isc.with_shifts(s_int), sim19["interior_data"], name="interior"),
                  Scan(ssc.with_shifts(s_sp), sim19["sparse_data"], name="sparse")]
-        return reconstruct(scans, vol, method="cgls", iterations=15)
+        return reconstruct(scans, vol, method="cgls", iterations=10)
 
     roi = vol.radial_distance(center_xy=isc.center[:2]) < 0.45 * isc.width
     truth = sim19["phantom"]
@@ -269,3 +270,68 @@ def test_shifts_csv_round_trip_and_plot(tmp_path, sim19, aligned19):
 def test_alignment_result_reports_pixels():
     r = AlignmentResult(np.array([[0.08, -0.04]]), ["ok"], np.array([0.0]), 0.04)
     assert np.allclose(r.shifts_px, [[2.0, -1.0]]) and r.report() == []
+
+
+def test_full_field_scan_shifts_are_a_baseline_that_passes_through(sim19):
+    """Crop offsets (or a previous alignment) in the geometry: the gauge acts on the departure from them."""
+    sc = sim19["sparse_scan"]
+    offset = np.tile([0.24, -0.16], (sc.n_angles, 1))  # e.g. a crop: 3 and -2 sparse pixels
+    data = projector(sim19["volume"], sc.with_shifts(sim19["sparse_true"] + offset)).forward(sim19["phantom"])
+    ff = align_full_field(sc.with_shifts(offset), data, iterations=1)
+    assert rms_px(ff.shifts, sim19["sparse_true"] + offset, sc.pixel_size) < 0.3
+
+
+# -- the command line ---------------------------------------------------------------------------
+def test_cli_align_writes_the_shifts_the_python_api_finds(tmp_path, sim19, aligned19, capsys):
+    from isxt.acquisition import load_acquisition
+    from isxt.cli import main
+
+    ff, it = aligned19
+    np.save(tmp_path / "interior.npy", sim19["interior_data"])
+    np.save(tmp_path / "sparse.npy", sim19["sparse_data"])
+    isc, ssc = sim19["interior_scan"], sim19["sparse_scan"]
+    deg = lambda a: "[" + ", ".join(f"{v:.6f}" for v in np.degrees(a)) + "]"  # noqa: E731
+    toml = f"""
+[volume]
+shape = [32, 128, 128]
+voxel_size_um = 0.04
+
+[[scan]]
+name = "interior"
+file = "interior.npy"
+kind = "absorption"
+angles = {deg(isc.angles)}
+angle_unit = "deg"
+pixel_size_um = 0.04
+center_um = [0.3, -0.2, 0.0]
+
+[[scan]]
+name = "sparse"
+file = "sparse.npy"
+kind = "absorption"
+angles = {deg(ssc.angles)}
+angle_unit = "deg"
+pixel_size_um = 0.08
+
+[output]
+dir = "out"
+"""
+    (tmp_path / "acq.toml").write_text(toml)
+    rc = main(["align", str(tmp_path / "acq.toml")])
+    out = capsys.readouterr()
+    assert rc == 0, out.err
+    assert "interior (interior, 92 views)" in out.out and "sparse (full-field, 19 views)" in out.out
+    got_it = read_shifts_csv(tmp_path / "out" / "interior_shifts.csv", angles=isc.angles)
+    got_ff = read_shifts_csv(tmp_path / "out" / "sparse_shifts.csv", angles=ssc.angles)
+    assert np.allclose(got_ff.shifts, ff.shifts, atol=1e-4)
+    assert np.allclose(got_it.shifts, it.shifts, atol=1e-4)
+    assert (tmp_path / "out" / "alignment_shifts.png").read_bytes()[:4] == b"\x89PNG"
+    # existing outputs are not overwritten without --force
+    assert main(["align", str(tmp_path / "acq.toml")]) == 2
+    assert "exist" in capsys.readouterr().err
+    # the acquisition picks the files up as the scans' shifts
+    (tmp_path / "acq.toml").write_text(
+        toml.replace('center_um = [0.3, -0.2, 0.0]', 'center_um = [0.3, -0.2, 0.0]\nshifts = "out/interior_shifts.csv"')
+    )
+    acq = load_acquisition(tmp_path / "acq.toml", check_memory=False)
+    assert np.allclose(acq.scan("interior").geometry().shifts, it.shifts, atol=1e-5)

@@ -1,9 +1,83 @@
-"""isxt — interior soft X-ray tomography with sparse global sampling."""
+"""isxt — interior soft X-ray tomography with sparse global sampling.
+
+Reconstruct a dense, truncated high-resolution interior scan together with a
+sparse low-resolution full-field scan as one linear problem
+``[A_roi; A_full] x = y`` (Ekman et al. 2025), in linear absorption
+coefficients (LAC, 1/µm). Lengths are in µm and angles in radians throughout
+the API.
+
+Layers (each imports only from those above it in this list):
+geometry → projectors → operators → solvers → reconstruct / workflows.
+"""
 
 from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from . import metrics
+from .acquisition import Acquisition, load_acquisition, prepare_scans
+from .calibration import calibrate
+from .errors import InputError, IsxtError, OutputError
+from .io import Stack, read_angles, read_stack, read_volume, write_stack, write_volume
 from .geometry import ScanGeometry, VolumeGeometry, angles_180, angles_360_interleaved
-from .operators import convolve_detector, gaussian_kernel, scale, stack
+from .nullspace import NullSpaceResult, null_space
+from .operators import convolve_detector, gaussian_kernel, power_norm, scale, stack
 from .projectors import projector
+from .reconstruct import Scan, build_operator, reconstruct
+from .solvers import (
+    Discrepancy,
+    FixedIterations,
+    Oracle,
+    cgls,
+    make_subsets,
+    mlem,
+    osem,
+    poisson_variance,
+    poisson_weights,
+    pwls,
+    sirt,
+)
+
+__all__ = [
+    "__version__",
+    "metrics",
+    "IsxtError",
+    "InputError",
+    "OutputError",
+    "VolumeGeometry",
+    "ScanGeometry",
+    "angles_180",
+    "angles_360_interleaved",
+    "projector",
+    "stack",
+    "scale",
+    "convolve_detector",
+    "gaussian_kernel",
+    "power_norm",
+    "Scan",
+    "build_operator",
+    "reconstruct",
+    "cgls",
+    "sirt",
+    "mlem",
+    "osem",
+    "make_subsets",
+    "pwls",
+    "poisson_weights",
+    "poisson_variance",
+    "FixedIterations",
+    "Oracle",
+    "Discrepancy",
+    "null_space",
+    "NullSpaceResult",
+    "Stack",
+    "read_stack",
+    "write_stack",
+    "read_volume",
+    "write_volume",
+    "read_angles",
+    "Acquisition",
+    "load_acquisition",
+    "prepare_scans",
+    "calibrate",
+]

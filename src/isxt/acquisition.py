@@ -566,7 +566,7 @@ def _scan(index, table, base, volume, problems):
 
     # -- data values (after everything cheap) -------------------------------------
     if len(problems.items) == n_before:
-        _check_values(stack, kind, clip, flats, darks, label, path, problems)
+        _check_values(stack, kind, clip, flats, darks, crop, label, path, problems)
     if len(problems.items) > n_before:
         return None
     return ScanSpec(
@@ -577,9 +577,14 @@ def _scan(index, table, base, volume, problems):
     )
 
 
-def _check_values(stack, kind, clip, flats, darks, label, path, problems):
-    """NaN/inf anywhere; non-positive transmission unless clipped (one pass, image by image)."""
-    data = stack.data
+def _check_values(stack, kind, clip, flats, darks, crop, label, path, problems):
+    """NaN/inf; non-positive transmission unless clipped — in the cropped region, image by image."""
+    rows, cols = (crop or {}).get("rows"), (crop or {}).get("cols")
+    data, _ = preprocess.crop(stack.data, rows, cols)
+    if flats is not None:
+        flats, _ = preprocess.crop(np.asarray(flats), rows, cols)
+    if darks is not None:
+        darks, _ = preprocess.crop(np.asarray(darks), rows, cols)
     where = f"{label} ({path.name})"
     first_bad, n_bad, first_nonpos, n_nonpos = None, 0, None, 0
     try:

@@ -54,7 +54,7 @@ _KG_PER_GCM3_UM3 = 1e-15
 _VIEW_BLOCK = 16  # views per kernel call, for the progress bar
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(parallel=True, fastmath=True, cache=True)
 def _deposit(mu_t, out_t, cos_a, sin_a, offsets, ray_u, photons, half_x, half_y, voxel, k_chunk):
     """Add the photons absorbed per voxel (in photons) to ``out_t`` (ny, nx, nz).
 
@@ -139,11 +139,9 @@ def _deposit(mu_t, out_t, cos_a, sin_a, offsets, ray_u, photons, half_x, half_y,
                     length = t_next - t
                     if length > 0:
                         for k in range(k0, k1):
-                            mu = mu_t[j, i, k]
-                            if mu != 0.0:
-                                att = np.exp(-mu * length)
-                                out_t[j, i, k] += trans[k - k0] * (1.0 - att)
-                                trans[k - k0] *= att
+                            att = np.exp(-mu_t[j, i, k] * length)
+                            out_t[j, i, k] += trans[k - k0] * (1.0 - att)
+                            trans[k - k0] *= att
                     t = t_next
                     if t_x <= t_y:
                         i += step_i

@@ -11,8 +11,10 @@ Gauge: a shift ``du(θ) = a cosθ + b sinθ`` or a common ``dv`` is the same as
 moving the object, so the data cannot fix it. Results are returned with
 ``dv`` of zero mean and ``du`` orthogonal to ``cosθ`` and ``sinθ`` (least
 squares over the good views); the constant part of ``du`` — the rotation
-centre offset — *is* observable and kept. :func:`remove_gauge` puts any
-shifts (e.g. a simulation's truth) into the same gauge.
+centre offset — *is* observable and kept. The gauge applies to the departure
+from the scan's own shifts (crop offsets, a previous alignment), which thus
+pass through. :func:`remove_gauge` puts any shifts (e.g. a simulation's
+truth) into the same gauge.
 """
 
 from __future__ import annotations
@@ -88,13 +90,18 @@ def mass_centres(scan, data):
     return out
 
 
-def _com_estimate(scan, data, good):
+def _gauge_about(shifts, baseline, angles, good):
+    """``baseline`` plus the gauge-fixed departure from it."""
+    return baseline + remove_gauge(shifts - baseline, angles, good)
+
+
+def _com_estimate(scan, data, good, baseline):
     """Shifts (µm) from the mass centres: ``du = -u_com``, ``dv = -v_com`` up to the gauge."""
-    com = mass_centres(scan, data)
+    com = mass_centres(scan.with_shifts(None), data)
     ok = good & np.all(np.isfinite(com), axis=1)
-    s = np.zeros((scan.n_angles, 2))
+    s = baseline.copy()
     s[ok] = -com[ok]
-    return remove_gauge(s, scan.angles, ok), ok
+    return _gauge_about(s, baseline, scan.angles, ok), ok
 
 
 def _register_to(reference, image, start_px, radius, sigma):
@@ -132,7 +139,10 @@ def align_full_field(
     Parameters
     ----------
     scan : ScanGeometry
-        The nominal geometry (its shifts are ignored); 180° or 360°.
+        The geometry, 180° or 360°. Its shifts (e.g. crop offsets, or a
+        previous alignment) are the baseline: the gauge is fixed on the
+        departure from them, so they pass through unchanged for data that
+        already match them.
     data : ndarray ``(n_angles, rows, cols)``
         Absorption images ``−ln(I/I0)``; the whole sample must be in view.
     iterations : int
@@ -166,11 +176,12 @@ def align_full_field(
         raise InputError(f"align_full_field: data shape {data.shape} does not match the scan {scan.shape}")
     if scan.n_angles < 3:
         raise InputError("align_full_field: needs at least 3 views (10 or more recommended)")
+    baseline = np.array(scan.shifts, dtype=np.float64)
     scan = scan.with_shifts(None)
     p = scan.pixel_size
     flags = classify_frames(data)
     good = np.array([f == "ok" for f in flags])
-    shifts, com_ok = _com_estimate(scan, data, good)
+    shifts, com_ok = _com_estimate(scan, data, good, baseline)
     for i in np.flatnonzero(good & ~com_ok):
         flags[i] = "lowcorr"
     good &= com_ok
@@ -196,7 +207,7 @@ def align_full_field(
                 start = shifts[i, ::-1] / p  # (rows, cols) = (dv, du) in pixels
                 s_px, scores[i] = _register_to(reproj[k], data[i], start, radius_px, smooth_px)
                 new[i] = s_px[::-1] * p
-            new = remove_gauge(new, scan.angles, good)
+            new = _gauge_about(new, baseline, scan.angles, good)
             new = interpolate_flagged(scan.angles, new, ~good)
             change = np.max(np.abs(new - shifts)) / p
             shifts = new
@@ -210,7 +221,7 @@ def align_full_field(
     for i in np.flatnonzero(jumps):
         flags[i] = "outlier"
     info = {
-        "rotation_centre_offset_um": float(np.mean(shifts[good, 0])),
+        "rotation_centre_offset_um": float(np.mean(shifts[good, 0] - baseline[good, 0])),
         "ncc": scores,
         "history_um": np.array(history),
         "iterations": len(history) - 1,

@@ -199,7 +199,9 @@ def align_interior(
     Parameters
     ----------
     interior_scan : ScanGeometry
-        Nominal interior geometry (its shifts are ignored).
+        Interior geometry; its shifts (crop offsets, a previous alignment)
+        centre the search windows. The result is absolute (not relative to
+        them).
     interior_data : ndarray ``(n, rows, cols)``
     full_scan : ScanGeometry
         Full-field geometry carrying its *aligned* shifts, e.g.
@@ -243,6 +245,7 @@ def align_interior(
         raise InputError(f"align_interior: interior data {data.shape} do not match the scan {interior_scan.shape}")
     if full_data.shape != full_scan.shape:
         raise InputError(f"align_interior: full-field data {full_data.shape} do not match the scan {full_scan.shape}")
+    baseline = np.asarray(interior_scan.shifts)[:, ::-1] / interior_scan.pixel_size  # (rows, cols) px
     interior_scan = interior_scan.with_shifts(None)
     n = interior_scan.n_angles
     p = interior_scan.pixel_size
@@ -255,7 +258,7 @@ def align_interior(
     if full_flags is None:
         full_flags = classify_frames(full_data)
     views = [k for k in (range(full_scan.n_angles) if anchor_views is None else anchor_views) if full_flags[k] == "ok"]
-    margin = search + R + 1
+    margin = search + R + 1 + int(np.ceil(np.max(np.abs(baseline))))
     anchors = make_anchors(full_scan, full_data, interior_scan, views=views, use_mirrors=use_mirrors, margin=margin)
     pairs_a = anchor_pairs(angles, anchors, good)
     if not pairs_a:
@@ -275,7 +278,7 @@ def align_interior(
     bar = tqdm(total=len(pairs_a) + len(pairs_nn), desc="interior NCC", disable=not progress)
     maps_a, obs_a = [], []
     for i, j in pairs_a:
-        nmap = ncc_map(anchor_imgs[j], images_a[i], max_shift=search, offset=(margin, margin))
+        nmap = ncc_map(anchor_imgs[j], images_a[i], max_shift=search, offset=(margin, margin), center=baseline[i])
         maps_a.append(nmap)
         coarse, score = nmap.best()
         if score > min_ncc:
@@ -283,7 +286,7 @@ def align_interior(
         bar.update()
     maps_nn, obs_nn = [], []
     for i, j in pairs_nn:
-        nmap = ncc_map(images[j], images[i], max_shift=search)
+        nmap = ncc_map(images[j], images[i], max_shift=search, center=baseline[i] - baseline[j])
         maps_nn.append(nmap)
         coarse, score = nmap.best()
         if score > min_ncc:
@@ -321,7 +324,7 @@ def align_interior(
     bounds = [(lo[i, k], hi[i, k]) if good[i] else (None, None) for i in range(n) for k in range(2)]
     res = minimize(
         objective, t0.ravel(), jac=True, method="L-BFGS-B", bounds=bounds,
-        options={"ftol": 1e-13, "gtol": 1e-9, "maxiter": 500},
+        options={"ftol": 1e-12, "gtol": 1e-7, "maxiter": 300},
     )
     t = res.x.reshape(n, 2)
 

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.interpolate import RectBivariateSpline
-from scipy.optimize import minimize
 from scipy.signal import fftconvolve
 
 __all__ = ["ncc", "ncc_map", "NCCMap", "NCCSpline", "shift_image"]
@@ -118,22 +117,25 @@ class NCCSpline:
         g = np.array([float(self._spline.ev(s[0], s[1], dx=1)), float(self._spline.ev(s[0], s[1], dy=1))])
         return f, g
 
-    def peak(self, start=None):
-        """Sub-pixel maximum: quasi-Newton ascent from ``start`` (default: best grid point)."""
+    def peak(self, start=None, step=0.02):
+        """Sub-pixel maximum: the best point of a ``step``-pixel grid within ±1 px of ``start``.
+
+        ``start`` defaults to the best integer shift of the grid.
+        """
         if start is None:
             i, j = np.unravel_index(np.argmax(self.values), self.values.shape)
             start = (self.rows[i], self.cols[j])
-        res = minimize(
-            lambda s: tuple(-t for t in self.value_and_grad(s)),
-            np.asarray(start, dtype=np.float64),
-            jac=True,
-            method="L-BFGS-B",
-            bounds=self.bounds,
-        )
-        return res.x, -float(res.fun)
+        s = self.clip(start)
+        offsets = np.arange(-1.0, 1.0 + step / 2, step)
+        r = np.unique(np.clip(s[0] + offsets, *self.bounds[0]))
+        c = np.unique(np.clip(s[1] + offsets, *self.bounds[1]))
+        fine = self._spline(r, c, grid=True)
+        i, j = np.unravel_index(np.argmax(fine), fine.shape)
+        return np.array([r[i], c[j]]), float(fine[i, j])
 
 
-def ncc_map(fixed, moving, max_shift=None, offset=(0, 0), min_overlap=0.5, fixed_mask=None, moving_mask=None):
+def ncc_map(fixed, moving, max_shift=None, offset=(0, 0), min_overlap=0.5, fixed_mask=None, moving_mask=None,
+            center=(0, 0)):
     """Overlap-normalised NCC of ``fixed`` and ``moving`` shifted by every integer shift.
 
     Parameters
@@ -141,8 +143,9 @@ def ncc_map(fixed, moving, max_shift=None, offset=(0, 0), min_overlap=0.5, fixed
     fixed, moving : ndarray, 2D
         Images; they may differ in shape.
     max_shift : int or (int, int), optional
-        Keep shifts ``|s_row| ≤ max_shift[0]``, ``|s_col| ≤ max_shift[1]``;
-        default: every shift with some overlap.
+        Keep shifts ``|s_row − center[0]| ≤ max_shift[0]``,
+        ``|s_col − center[1]| ≤ max_shift[1]``; default: every shift with
+        some overlap.
     offset : (int, int)
         Where ``moving[0, 0]`` sits in ``fixed`` at zero shift (e.g. the
         margin of an anchor cut larger than the image it is compared with).
@@ -151,6 +154,8 @@ def ncc_map(fixed, moving, max_shift=None, offset=(0, 0), min_overlap=0.5, fixed
         smaller image get NaN.
     fixed_mask, moving_mask : ndarray of bool, optional
         Valid pixels (default: all).
+    center : (int, int)
+        Centre of the kept window of shifts.
 
     Returns
     -------
@@ -184,7 +189,7 @@ def ncc_map(fixed, moving, max_shift=None, offset=(0, 0), min_overlap=0.5, fixed
     cols = np.arange(values.shape[1]) - (m.shape[1] - 1) - int(offset[1])
     if max_shift is not None:
         ms = np.broadcast_to(np.asarray(max_shift, dtype=int), (2,))
-        ki = np.abs(rows) <= ms[0]
-        kj = np.abs(cols) <= ms[1]
+        ki = np.abs(rows - int(round(center[0]))) <= ms[0]
+        kj = np.abs(cols - int(round(center[1]))) <= ms[1]
         values, rows, cols = values[np.ix_(ki, kj)], rows[ki], cols[kj]
     return NCCMap(np.clip(values, -1.0, 1.0), rows, cols)

@@ -57,7 +57,7 @@ class AlignmentResult:
         ]
 
 
-def classify_frames(data, blank_rel=0.05, saturated_fraction=0.5):
+def classify_frames(data, blank_rel=0.05, saturated_fraction=0.05):
     """Flag views that carry no usable image.
 
     Parameters
@@ -69,8 +69,9 @@ def classify_frames(data, blank_rel=0.05, saturated_fraction=0.5):
         typical (75th percentile) view's is ``blank`` (no sample contrast: shutter closed, beam lost).
     saturated_fraction : float
         A view where more than this fraction of the pixels with contrast
-        (above the view's minimum) sits at its maximum is ``saturated``
-        (clipped absorption). A zero background is not a clip.
+        (above the view's minimum) sits exactly at its maximum is
+        ``saturated`` (clipped: noisy data never tie like that). A zero
+        background is not a clip.
 
     Returns
     -------

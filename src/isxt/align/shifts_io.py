@@ -8,6 +8,7 @@ of :data:`isxt.align.quality.FLAGS`.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 from pathlib import Path
 
@@ -22,7 +23,17 @@ __all__ = ["COLUMNS", "write_shifts_csv", "read_shifts_csv", "plot_shifts"]
 COLUMNS = ("index", "angle_deg", "du_um", "dv_um", "du_px", "dv_px", "flag")
 
 
-def write_shifts_csv(path, result, overwrite=True):
+@contextlib.contextmanager
+def _target(path, overwrite, atomic):
+    """The path to write: a temporary one renamed on success, or ``path`` itself (inside a caller's transaction)."""
+    if atomic:
+        with atomic_path(path, overwrite=overwrite) as tmp:
+            yield tmp
+    else:
+        yield Path(path)
+
+
+def write_shifts_csv(path, result, overwrite=True, atomic=True):
     """Write an :class:`AlignmentResult` as a shifts CSV (atomically).
 
     Parameters
@@ -31,6 +42,9 @@ def write_shifts_csv(path, result, overwrite=True):
     result : AlignmentResult
     overwrite : bool
         Replace an existing file.
+    atomic : bool
+        Write a temporary file and rename it (False inside an
+        :class:`isxt.io.OutputTransaction`, which does that itself).
 
     Returns
     -------
@@ -39,7 +53,7 @@ def write_shifts_csv(path, result, overwrite=True):
     path = Path(path)
     shifts = np.asarray(result.shifts, dtype=np.float64)
     px = shifts / result.pixel_size
-    with atomic_path(path, overwrite=overwrite) as tmp:
+    with _target(path, overwrite, atomic) as tmp:
         with open(tmp, "w", newline="") as fh:
             w = csv.writer(fh)
             w.writerow(COLUMNS)
@@ -103,7 +117,7 @@ def read_shifts_csv(path, n_angles=None, angles=None, angle_tol_deg=0.01):
     return AlignmentResult(um, flags, ang, pixel, {"path": str(path)})
 
 
-def plot_shifts(path, results, anchors_deg=None, title=None, overwrite=True):
+def plot_shifts(path, results, anchors_deg=None, title=None, overwrite=True, atomic=True):
     """PNG of ``du`` and ``dv`` (pixels) against angle, anchors and flagged views marked.
 
     Parameters
@@ -142,7 +156,7 @@ def plot_shifts(path, results, anchors_deg=None, title=None, overwrite=True):
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    with atomic_path(Path(path), overwrite=overwrite) as tmp:
+    with _target(Path(path), overwrite, atomic) as tmp:
         fig.savefig(tmp, dpi=110, format="png")
     plt.close(fig)
     return Path(path)

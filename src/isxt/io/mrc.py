@@ -139,3 +139,8 @@ def write_mrc(path, data, pixel_size_um=None, angles_rad=None):
                 mrc.set_extended_header(ext)
                 mrc.header.exttyp = b"FEI1"
             mrc.update_header_stats()
+            # mrcfile's default label holds the creation time; a fixed one keeps files reproducible.
+            from .. import __version__
+
+            mrc.header.label[0] = f"isxt {__version__}".encode()
+            mrc.header.nlabl = 1

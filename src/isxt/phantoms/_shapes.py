@@ -120,8 +120,8 @@ def box_slices(geometry, lo, hi):
     """
     s = geometry.voxel_size
     out = []
-    for axis, n, c in (("z", geometry.nz, geometry.center[2]), ("y", geometry.ny, geometry.center[1]), ("x", geometry.nx, geometry.center[0])):
-        d = {"x": 0, "y": 1, "z": 2}[axis]
+    axes = ((2, geometry.nz, geometry.center[2]), (1, geometry.ny, geometry.center[1]), (0, geometry.nx, geometry.center[0]))
+    for d, n, c in axes:
         start = int(np.ceil((lo[d] - c) / s + (n - 1) / 2.0 - 1e-9))
         stop = int(np.floor((hi[d] - c) / s + (n - 1) / 2.0 + 1e-9)) + 1
         start, stop = max(start, 0), min(stop, n)

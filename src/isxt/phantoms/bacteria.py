@@ -48,7 +48,7 @@ def bacteria_phantom(
     seed=0,
     energy_ev=517.0,
     capillary=False,
-    ice=None,
+    ice=False,
     diameter_range=(0.5, 0.8),
     length_range=(1.5, 3.0),
     granule_probability=0.4,
@@ -72,8 +72,9 @@ def bacteria_phantom(
     energy_ev : float
     capillary : bool or Capillary
         Put the cluster into an ice-filled glass capillary along z.
-    ice : bool, optional
-        Surround the cells with ice (default: only with a capillary).
+    ice : bool
+        Without a capillary, fill the space around the cells with amorphous ice
+        (a capillary is always filled with ice and has vacuum outside).
     diameter_range, length_range : tuple of float
         Uniform ranges (µm) of the cell diameter and the tip-to-tip length.
     granule_probability : float
@@ -95,7 +96,6 @@ def bacteria_phantom(
         raise InputError(f"n_cells must be a positive integer, got {n_cells}")
     rng = np.random.default_rng(seed)
     cap = _capillary_for(geom, capillary)
-    ice = cap is not None if ice is None else bool(ice)
     s = geom.voxel_size
     center = np.array(geom.center, dtype=np.float64)
 
@@ -105,7 +105,8 @@ def bacteria_phantom(
     envelope = max(0.035, 1.5 * s)
     if radii.min() - envelope < s:
         raise InputError(
-            f"voxel size {s:g} µm is too coarse for {2 * radii.min():.2f} µm thick bacteria; use voxels below {radii.min() / 3:.3f} µm"
+            f"voxel size {s:g} µm is too coarse for {2 * radii.min():.2f} µm thick bacteria; "
+            f"use voxels below {radii.min() / 3:.3f} µm"
         )
 
     # The cluster disc: start at ~40 % area coverage, grow when cells do not fit.
@@ -145,7 +146,8 @@ def bacteria_phantom(
     cells_info = []
     for o in placed:
         paint_capsules(labels, geom, o["p"], o["q"], o["r"], LABELS["bacterial_envelope"], free)
-        paint_capsules(labels, geom, o["p"], o["q"], o["r"] - envelope, LABELS["bacterial_cytoplasm"], [LABELS["bacterial_envelope"]])
+        inner = o["r"] - envelope
+        paint_capsules(labels, geom, o["p"], o["q"], inner, LABELS["bacterial_cytoplasm"], [LABELS["bacterial_envelope"]])
         n_granules = rng.integers(1, 3) if rng.random() < granule_probability else 0
         for _ in range(n_granules):
             r_g = min(rng.uniform(0.06, 0.12), 0.5 * (o["r"] - envelope))
@@ -167,7 +169,7 @@ def bacteria_phantom(
         )
     if cap is not None:
         paint_capillary(labels, geom, cap)
-    if ice:
+    elif ice:
         labels[labels == LABELS["background"]] = LABELS["ice"]
     info = {"kind": "bacteria", "seed": seed, "n_cells": len(placed), "envelope_um": envelope, "cells": cells_info}
     if cap is not None:

@@ -38,7 +38,9 @@ def default_capillary(geometry, outer_radius=None, wall=None):
         wall = max(float(np.clip(0.05 * outer_radius, 0.2, 0.5)), 2 * geometry.voxel_size)
     outer_radius, wall = float(outer_radius), float(wall)
     if not (0 < wall < outer_radius):
-        raise InputError(f"capillary wall ({wall} µm) must be positive and thinner than its outer radius ({outer_radius} µm)")
+        raise InputError(
+            f"capillary wall ({wall} µm) must be positive and thinner than its outer radius ({outer_radius} µm)"
+        )
     return Capillary(outer_radius - wall, outer_radius, (geometry.center[0], geometry.center[1]))
 
 

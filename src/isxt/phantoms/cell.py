@@ -98,7 +98,7 @@ def cell_phantom(
     energy_ev=517.0,
     cell_diameter=None,
     capillary=False,
-    ice=None,
+    ice=False,
     organelle_density=1.0,
     materials=None,
     progress=False,
@@ -120,8 +120,9 @@ def cell_phantom(
         the capillary lumen).
     capillary : bool or Capillary
         Put the cell into an ice-filled glass capillary along z.
-    ice : bool, optional
-        Surround the cell with amorphous ice (default: only with a capillary).
+    ice : bool
+        Without a capillary, fill the space around the cell with amorphous ice
+        (a capillary is always filled with ice and has vacuum outside).
     organelle_density : float
         Multiplier on the organelle counts (1 = typical volume fractions).
     materials : dict, optional
@@ -144,7 +145,6 @@ def cell_phantom(
     geom = volume_geometry
     rng = np.random.default_rng(seed)
     cap = _capillary_for(geom, capillary)
-    ice = cap is not None if ice is None else bool(ice)
     s = geom.voxel_size
     center = np.array(geom.center, dtype=np.float64)
 
@@ -198,7 +198,9 @@ def cell_phantom(
         0.04,
     )
     n_lo, n_hi = nucleus.center - nucleus.bounding_half_size, nucleus.center + nucleus.bounding_half_size
-    paint_level_set(labels, geom, nucleus.level_on_grid, n_lo, n_hi, -np.inf, 1.0, LABELS["nucleoplasm"], [LABELS["cytoplasm"]])
+    paint_level_set(
+        labels, geom, nucleus.level_on_grid, n_lo, n_hi, -np.inf, 1.0, LABELS["nucleoplasm"], [LABELS["cytoplasm"]]
+    )
     stages.update()
 
     # Chromatin: smooth noise above a threshold, favoured near the envelope
@@ -261,7 +263,9 @@ def cell_phantom(
     n = n_objects("lipid_droplet", 4 / 3 * np.pi * r_ld**3)
     centers = cyto.sample(n, 0.4 * scale)
     radii = np.maximum(rng.uniform(0.15, 0.4, len(centers)) * scale, s)
-    painted = sum(paint_capsules(labels, geom, c, c, r, LABELS["lipid_droplet"], only_cyto) > 0 for c, r in zip(centers, radii))
+    painted = sum(
+        paint_capsules(labels, geom, c, c, r, LABELS["lipid_droplet"], only_cyto) > 0 for c, r in zip(centers, radii)
+    )
     counts["lipid_droplet"] = (n, painted)
     stages.update()
 
@@ -333,7 +337,7 @@ def cell_phantom(
     # -- surroundings --------------------------------------------------------------------
     if cap is not None:
         paint_capillary(labels, geom, cap)
-    if ice:
+    elif ice:
         labels[labels == LABELS["background"]] = LABELS["ice"]
     stages.update()
     stages.close()

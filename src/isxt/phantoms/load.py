@@ -104,7 +104,9 @@ def load_phantom(path, voxel_size=None, energy_ev=517.0, center=(0.0, 0.0, 0.0))
     if voxel_size is None:
         voxel_size = header_voxel
     if voxel_size is None:
-        raise InputError(f"{path}: no voxel size in the file; pass voxel_size (µm), e.g. load_phantom(path, voxel_size=0.02)")
+        raise InputError(
+            f"{path}: no voxel size in the file; pass voxel_size (µm), e.g. load_phantom(path, voxel_size=0.02)"
+        )
     voxel_size = float(voxel_size)
     if not np.isfinite(voxel_size) or voxel_size <= 0:
         raise InputError(f"{path}: voxel size must be a positive length in µm, got {voxel_size}")
