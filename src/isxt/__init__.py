@@ -17,10 +17,12 @@ __version__ = "0.1.0"
 from . import metrics
 from .acquisition import Acquisition, load_acquisition, prepare_scans
 from .calibration import calibrate
+from .dose import dose_map, dose_ratio_full_to_roi, interior_intensity_equal_dose, mean_dose, protocol_dose
 from .errors import InputError, IsxtError, OutputError
 from .io import Stack, read_angles, read_stack, read_volume, write_stack, write_volume
 from .geometry import ScanGeometry, VolumeGeometry, angles_180, angles_360_interleaved
 from .nullspace import NullSpaceResult, null_space
+from .phantoms import Material, Phantom, bacteria_phantom, cell_phantom, lac, load_phantom
 from .operators import convolve_detector, gaussian_kernel, power_norm, scale, stack
 from .projectors import projector
 from .reconstruct import Scan, build_operator, reconstruct
@@ -80,4 +82,15 @@ __all__ = [
     "load_acquisition",
     "prepare_scans",
     "calibrate",
+    "Phantom",
+    "Material",
+    "lac",
+    "cell_phantom",
+    "bacteria_phantom",
+    "load_phantom",
+    "dose_map",
+    "protocol_dose",
+    "mean_dose",
+    "dose_ratio_full_to_roi",
+    "interior_intensity_equal_dose",
 ]

@@ -39,6 +39,7 @@ from .geometry import ScanGeometry, VolumeGeometry
 __all__ = [
     "EV_TO_JOULE",
     "fluence",
+    "absorbed_photons",
     "dose_map",
     "protocol_dose",
     "mean_dose",
@@ -54,7 +55,7 @@ _KG_PER_GCM3_UM3 = 1e-15
 _VIEW_BLOCK = 16  # views per kernel call, for the progress bar
 
 
-@numba.njit(parallel=True, fastmath=True, cache=True)
+@numba.njit(parallel=True, cache=True)
 def _deposit(mu_t, out_t, cos_a, sin_a, offsets, ray_u, photons, half_x, half_y, voxel, k_chunk):
     """Add the photons absorbed per voxel (in photons) to ``out_t`` (ny, nx, nz).
 
@@ -139,9 +140,11 @@ def _deposit(mu_t, out_t, cos_a, sin_a, offsets, ray_u, photons, half_x, half_y,
                     length = t_next - t
                     if length > 0:
                         for k in range(k0, k1):
-                            att = np.exp(-mu_t[j, i, k] * length)
-                            out_t[j, i, k] += trans[k - k0] * (1.0 - att)
-                            trans[k - k0] *= att
+                            mu = mu_t[j, i, k]
+                            if mu != 0.0:  # vacuum: nothing to absorb, skip the exp
+                                att = np.exp(-mu * length)
+                                out_t[j, i, k] += trans[k - k0] * (1.0 - att)
+                                trans[k - k0] *= att
                     t = t_next
                     if t_x <= t_y:
                         i += step_i

@@ -21,11 +21,10 @@ over a half turn.
 from __future__ import annotations
 
 import numpy as np
-from scipy import special
 from scipy.integrate import cumulative_trapezoid
 
 from .errors import InputError
-from .optics import RAYLEIGH_FACTOR, XM2_35NM, XM2_60NM, ZonePlate, ideal_otf
+from .optics import RAYLEIGH_FACTOR, XM2_35NM, XM2_60NM, ZonePlate, _bessel_table, ideal_otf
 
 __all__ = [
     "radon_spectrum_point",
@@ -75,8 +74,8 @@ def radon_spectrum_point(radius_px, n_u=800, n_angles_max=None, otf=None):
     if n_angles_max is None:
         n_angles_max = int(np.ceil(1.25 * np.pi * r0)) + 10
     freqs = np.arange(n_u // 2 + 1) / n_u
-    k_theta = np.arange(int(n_angles_max) + 1)
-    spectrum = np.abs(special.jv(k_theta[:, None], 2 * np.pi * r0 * freqs[None, :]))
+    # all integer orders at once by backward recurrence (scipy's jv costs ~1 µs a value)
+    spectrum = np.abs(_bessel_table(2 * np.pi * r0 * freqs, int(n_angles_max)).T)
     if otf is not None:
         column = otf(freqs) if callable(otf) else np.asarray(otf, dtype=np.float64)
         if column.shape != freqs.shape:

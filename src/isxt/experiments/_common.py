@@ -1,0 +1,267 @@
+"""Shared pieces of the paper's experiments: sizes, phantom, simulation, oracle reconstruction, outputs.
+
+Every experiment module exposes ``run(size, out_dir, progress=True, force=False)``
+and writes ``NAME.csv``, ``NAME.png`` and ``NAME.md`` into ``out_dir``
+atomically (:class:`isxt.io.OutputTransaction`): existing outputs are checked
+before the heavy work and replaced only with ``force=True``.
+
+Sizes: ``'test'`` (seconds, for the test suite), ``'small'`` (the default, a
+few minutes on 2 CPU cores) and ``'paper'`` (the paper's sizes; hours on a
+CPU).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .. import metrics
+from ..errors import InputError
+from ..geometry import VolumeGeometry
+from ..reconstruct import Scan, reconstruct
+from ..simulate import simulate_projections
+from ..solvers import Oracle
+
+__all__ = [
+    "SIZES",
+    "check_size",
+    "Setup",
+    "make_setup",
+    "simulate",
+    "oracle_reconstruct",
+    "claim",
+    "prepare_outputs",
+    "write_outputs",
+    "csv_text",
+    "claims_markdown",
+    "table_markdown",
+    "Timer",
+]
+
+SIZES = ("test", "small", "paper")
+
+
+def check_size(size, sizes=SIZES):
+    """Raise :class:`InputError` unless ``size`` is one of ``sizes``."""
+    if size not in sizes:
+        raise InputError(f"unknown experiment size {size!r}; choose one of {', '.join(sizes)}")
+    return size
+
+
+@dataclass
+class Setup:
+    """A phantom on the reconstruction grid and on a 2× finer simulation grid.
+
+    Data are simulated from ``truth_fine`` on ``fine`` so that the
+    reconstruction grid does not share the simulation's discretisation (no
+    inverse crime); ``truth`` is its 2×2×2 block mean, the reference.
+    """
+
+    volume: VolumeGeometry
+    fine: VolumeGeometry
+    truth: np.ndarray
+    truth_fine: np.ndarray
+    roi_center: tuple
+    roi_diameter: float
+    roi_mask: np.ndarray
+    cell_mask: np.ndarray
+    peak: float
+    info: dict = field(default_factory=dict)
+
+    def psnr_roi(self, x):
+        return metrics.psnr(x, self.truth, mask=self.roi_mask, data_range=self.peak)
+
+    def psnr_volume(self, x):
+        return metrics.psnr(x, self.truth, mask=self.cell_mask, data_range=self.peak)
+
+
+def make_setup(nz, n_xy, voxel_size, roi_diameter, roi_center=(0.0, 0.0), seed=0, phantom="cell", roi_margin=2):
+    """Build the volume, the 2× fine grid, the phantom and the ROI/cell masks.
+
+    Parameters
+    ----------
+    nz, n_xy : int
+        Slices and in-plane size of the reconstruction grid.
+    voxel_size : float
+        µm.
+    roi_diameter : float
+        Interior ROI diameter in µm; ``roi_mask`` is the cylinder
+        ``roi_margin`` voxels inside it (the detector edge itself is not
+        part of the ROI).
+    roi_center : (float, float)
+        µm.
+    phantom : {'cell', 'bacteria'}
+        :func:`isxt.phantoms.cell_phantom` or ``bacteria_phantom``.
+    """
+    from .. import phantoms
+
+    vol = VolumeGeometry((nz, n_xy, n_xy), voxel_size)
+    fine = VolumeGeometry((2 * nz, 2 * n_xy, 2 * n_xy), voxel_size / 2)
+    if phantom == "cell":
+        ph = phantoms.cell_phantom(fine, seed=seed)
+    elif phantom == "bacteria":
+        ph = phantoms.bacteria_phantom(fine, seed=seed)
+    else:
+        raise InputError(f"unknown phantom {phantom!r}; use 'cell' or 'bacteria'")
+    truth_fine = np.asarray(ph.lac, dtype=np.float32)
+    truth = truth_fine.reshape(nz, 2, n_xy, 2, n_xy, 2).mean(axis=(1, 3, 5)).astype(np.float32)
+    roi_mask = vol.cylinder_mask(roi_diameter / 2 - roi_margin * voxel_size, roi_center)
+    cell_mask = np.broadcast_to(truth.max(axis=0) > 0, vol.shape).copy()
+    return Setup(
+        vol, fine, truth, truth_fine, tuple(roi_center), float(roi_diameter), roi_mask, cell_mask,
+        metrics.data_range(truth), {"phantom": phantom, "seed": seed},
+    )
+
+
+def simulate(setup, scan, psf=None, photons=None, seed=0, flat_field="flat"):
+    """Absorption data of ``scan`` simulated from the fine phantom (see :func:`isxt.simulate.simulate_projections`)."""
+    sim = simulate_projections(setup.truth_fine, setup.fine, scan, psf=psf, photons=photons, seed=seed,
+                               flat_field=flat_field)
+    return sim.absorption
+
+
+def oracle_reconstruct(scans, setup, iterations, mask="roi", patience=None, progress=False, nonneg=False):
+    """CGLS stopped at the best PSNR against the phantom (the paper's oracle rule).
+
+    Parameters
+    ----------
+    scans : list of Scan
+    setup : Setup
+    iterations : int
+        Maximum iterations.
+    mask : {'roi', 'volume'} or ndarray
+        Where the oracle measures the PSNR.
+    patience : int, optional
+        Stop after this many iterations without improvement (noisy data).
+
+    Returns
+    -------
+    x : ndarray
+    info : dict
+        ``best_iteration``, ``best_psnr``, ``seconds``.
+    """
+    if isinstance(mask, str):
+        mask = {"roi": setup.roi_mask, "volume": setup.cell_mask}[mask]
+    peak = setup.peak
+
+    def metric(x, t):
+        return metrics.psnr(x, t, data_range=peak)
+
+    oracle = Oracle(setup.truth, metric=metric, mask=mask, patience=patience)
+    t0 = time.perf_counter()
+    x = reconstruct(scans, setup.volume, method="cgls", iterations=iterations, stop=oracle,
+                    progress=progress, nonneg=nonneg)
+    return x, {"best_iteration": oracle.best_iteration, "best_psnr": oracle.best_value,
+               "seconds": time.perf_counter() - t0}
+
+
+def claim(passed, detail):
+    """One checked claim: ``{"passed": bool, "detail": str}``."""
+    return {"passed": bool(passed), "detail": str(detail)}
+
+
+def csv_text(rows, fieldnames=None):
+    """Rows (dicts) as CSV text; floats with 6 significant digits."""
+    if not rows:
+        return ""
+    fieldnames = list(fieldnames or rows[0])
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=fieldnames, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for r in rows:
+        writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()})
+    return buf.getvalue()
+
+
+def table_markdown(rows, fieldnames=None, fmt="{:.3f}"):
+    """Rows (dicts) as a Markdown table."""
+    if not rows:
+        return ""
+    fieldnames = list(fieldnames or rows[0])
+    lines = ["| " + " | ".join(fieldnames) + " |", "|" + "---|" * len(fieldnames)]
+    for r in rows:
+        cells = []
+        for k in fieldnames:
+            v = r.get(k, "")
+            cells.append(fmt.format(v) if isinstance(v, float) else str(v))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def claims_markdown(claims):
+    """The claims as a Markdown checklist with their numbers."""
+    lines = []
+    for name, c in claims.items():
+        mark = "PASS" if c["passed"] else "FAIL"
+        lines.append(f"- **{mark}** `{name}`: {c['detail']}")
+    return "\n".join(lines)
+
+
+def prepare_outputs(out_dir, name, force=False):
+    """Check (before the heavy work) that ``NAME.csv/.png/.md`` can be written; return the transaction."""
+    from ..io import OutputTransaction
+
+    tx = OutputTransaction(out_dir, overwrite=force)
+    tx.check([f"{name}.csv", f"{name}.png", f"{name}.md"])
+    return tx
+
+
+def write_outputs(tx, name, csv_rows, plot, markdown, fieldnames=None):
+    """Write ``NAME.csv``, ``NAME.png`` (``plot(path)``) and ``NAME.md`` in one transaction."""
+    with tx:
+        tx.path(f"{name}.csv").write_text(csv_text(csv_rows, fieldnames))
+        plot(tx.path(f"{name}.png"))
+        tx.path(f"{name}.md").write_text(markdown)
+    return {k: tx.directory / f"{name}.{k}" for k in ("csv", "png", "md")}
+
+
+def report(title, size, what, table, claims, seconds, notes=""):
+    """The common Markdown layout of an experiment summary."""
+    n_pass = sum(c["passed"] for c in claims.values())
+    parts = [
+        f"# {title}",
+        "",
+        f"Size `{size}`, wall time {seconds:.1f} s.",
+        "",
+        "## What was run",
+        "",
+        what.strip(),
+        "",
+        "## Results",
+        "",
+        table,
+        "",
+        f"## Claims ({n_pass}/{len(claims)} passed)",
+        "",
+        claims_markdown(claims),
+        "",
+    ]
+    if notes:
+        parts += ["## Notes", "", notes.strip(), ""]
+    return "\n".join(parts)
+
+
+def pyplot():
+    """matplotlib's pyplot on the Agg backend (no display needed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+class Timer:
+    """``with Timer() as t: ...; t.seconds``."""
+
+    def __enter__(self):
+        self.t0 = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc):
+        self.seconds = time.perf_counter() - self.t0
+        return False
