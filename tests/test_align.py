@@ -8,6 +8,8 @@ from isxt.align import (
     align_full_field,
     align_interior,
     classify_frames,
+    gauge_difference,
+    gauge_shifts,
     make_anchors,
     ncc,
     ncc_map,
@@ -225,13 +227,24 @@ def test_bad_frames_and_a_jump_are_flagged_without_derailing_the_rest(sim19, ali
     truth[70] += jump
     volume, phantom = sim19["volume"], sim19["phantom"]
     data[70] = projector(volume, sim19["interior_scan"].subset([70]).with_shifts(truth[[70]])).forward(phantom)[0]
-    # a blank full-field view too
+    # a blank full-field view and a full-field jump too
     sdata = sim19["sparse_data"].copy()
     sdata[7] = 0.0
+    struth = sim19["sparse_true"].copy()
+    struth[12] += [0.96, 0.0]  # 12 sparse pixels
+    sdata[12] = projector(volume, sim19["sparse_scan"].subset([12]).with_shifts(struth[[12]])).forward(phantom)[0]
     ff_bad = align_full_field(sim19["sparse_scan"], sdata, iterations=2)
-    assert ff_bad.flags[7] == "blank"
-    good_ff = [i for i in range(19) if i != 7]
-    assert rms_px(ff_bad.shifts, sim19["sparse_true"], 0.08, rows=good_ff) < 0.3
+    assert ff_bad.flags[7] == "blank" and ff_bad.flags[12] == "outlier"
+    assert set(ff_bad.flagged) == {7, 12}
+    good_ff = [i for i in range(19) if i not in (7, 12)]
+    # the gauge is fitted without the flagged views: compare in that frame, interior truth included
+    ang = sim19["sparse_scan"].angles
+    shift_frame = gauge_difference(ff_bad.shifts, struth, ang, weights=np.isin(np.arange(19), good_ff))
+    assert np.all(np.abs(shift_frame) < 0.3 * 0.08)  # one jump does not move the frame by much
+    struth = struth + gauge_shifts(shift_frame, ang)
+    truth = truth + gauge_shifts(shift_frame, sim19["interior_scan"].angles)
+    assert rms_px(ff_bad.shifts, struth, 0.08, rows=good_ff) < 0.3
+    assert rms_px(ff_bad.shifts, struth, 0.08, rows=[12]) < 0.5  # the jump itself is followed
     it = align_interior(sim19["interior_scan"], data, sim19["sparse_scan"].with_shifts(ff_bad.shifts), sdata,
                         full_flags=ff_bad.flags)
     assert it.flags[20] == "blank" and it.flags[50] == "saturated" and it.flags[70] == "outlier"
@@ -242,6 +255,7 @@ def test_bad_frames_and_a_jump_are_flagged_without_derailing_the_rest(sim19, ali
     assert rms_px(it.shifts, truth, p, rows=[70]) < 1.0  # the jump itself is followed
     # flagged blank/saturated views get shifts interpolated from their neighbours
     assert np.allclose(it.shifts[20], 0.5 * (it.shifts[19] + it.shifts[21]), atol=1e-9)
+    assert np.allclose(ff_bad.shifts[7], 0.5 * (ff_bad.shifts[6] + ff_bad.shifts[8]), atol=1e-9)
 
 
 # -- the shifts file -----------------------------------------------------------------------------

@@ -23,6 +23,9 @@ from .io import Stack, read_angles, read_stack, read_volume, write_stack, write_
 from .geometry import ScanGeometry, VolumeGeometry, angles_180, angles_360_interleaved
 from .nullspace import NullSpaceResult, null_space
 from .phantoms import Material, Phantom, bacteria_phantom, cell_phantom, lac, load_phantom
+from .optics import XM2_35NM, XM2_60NM, ZonePlate
+from .sampling import angles_for_power
+from .simulate import DepthPSFProjector, band_limit, beer_lambert, poisson_noise, simulate_projections
 from .operators import convolve_detector, gaussian_kernel, power_norm, scale, stack
 from .projectors import projector
 from .reconstruct import Scan, build_operator, reconstruct
@@ -93,4 +96,13 @@ __all__ = [
     "mean_dose",
     "dose_ratio_full_to_roi",
     "interior_intensity_equal_dose",
+    "ZonePlate",
+    "XM2_35NM",
+    "XM2_60NM",
+    "DepthPSFProjector",
+    "simulate_projections",
+    "band_limit",
+    "beer_lambert",
+    "poisson_noise",
+    "angles_for_power",
 ]

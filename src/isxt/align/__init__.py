@@ -10,7 +10,7 @@ measured data. See ``docs/alignment.md``.
 from __future__ import annotations
 
 from .drift import simulate_drift
-from .full_field import align_full_field, mass_centres, remove_gauge
+from .full_field import align_full_field, gauge_difference, gauge_shifts, mass_centres, remove_gauge
 from .interior import Anchor, align_interior, anchor_pairs, make_anchors
 from .ncc import NCCMap, NCCSpline, ncc, ncc_map, shift_image
 from .quality import FLAGS, AlignmentResult, classify_frames
@@ -28,6 +28,8 @@ __all__ = [
     "anchor_pairs",
     "apply_shifts",
     "classify_frames",
+    "gauge_difference",
+    "gauge_shifts",
     "make_anchors",
     "mass_centres",
     "ncc",

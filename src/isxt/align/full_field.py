@@ -10,7 +10,7 @@ re-project, register, repeat) then refines.
 Gauge: a shift ``du(θ) = a cosθ + b sinθ`` or a common ``dv`` is the same as
 moving the object, so the data cannot fix it. Results are returned with
 ``dv`` of zero mean and ``du`` orthogonal to ``cosθ`` and ``sinθ`` (least
-squares over the good views); the constant part of ``du`` — the rotation
+squares over the good views, outliers excluded); the constant part of ``du`` — the rotation
 centre offset — *is* observable and kept. The gauge applies to the departure
 from the scan's own shifts (crop offsets, a previous alignment), which thus
 pass through. :func:`remove_gauge` puts any shifts (e.g. a simulation's
@@ -29,7 +29,7 @@ from ..projectors import projector
 from .ncc import ncc_map
 from .quality import AlignmentResult, classify_frames, interpolate_flagged, outlier_views
 
-__all__ = ["align_full_field", "mass_centres", "remove_gauge", "gauge_basis"]
+__all__ = ["align_full_field", "mass_centres", "remove_gauge", "gauge_basis", "gauge_difference", "gauge_shifts"]
 
 
 def gauge_basis(angles):
@@ -62,6 +62,33 @@ def remove_gauge(shifts, angles, weights=None):
     s[:, 0] -= B[:, 1:] @ coef[1:]
     s[:, 1] -= s[w, 1].mean()
     return s
+
+
+def gauge_difference(shifts, reference, angles, weights=None):
+    """The object translation ``(a, b, c)`` by which two full-field alignments' gauges differ.
+
+    ``shifts − reference ≈ (a cosθ + b sinθ, c)`` plus a part that is not a
+    gauge; with it, shifts aligned against one full-field alignment (e.g.
+    interior shifts, or a truth) are moved into the other's frame with
+    :func:`gauge_shifts`.
+
+    Returns
+    -------
+    ndarray ``(3,)``
+        ``a, b`` (µm, on ``du``) and ``c`` (µm, on ``dv``).
+    """
+    d = np.asarray(shifts, dtype=np.float64) - np.asarray(reference, dtype=np.float64)
+    w = np.ones(len(d), bool) if weights is None else np.asarray(weights, bool)
+    B = np.column_stack([np.ones(len(d)), gauge_basis(angles)])
+    coef, *_ = np.linalg.lstsq(B[w], d[w, 0], rcond=None)
+    return np.array([coef[1], coef[2], d[w, 1].mean()])
+
+
+def gauge_shifts(params, angles):
+    """``(n, 2)`` shifts ``(a cosθ + b sinθ, c)`` of an object translation ``params = (a, b, c)``."""
+    a, b, c = params
+    angles = np.asarray(angles, dtype=np.float64)
+    return np.column_stack([a * np.cos(angles) + b * np.sin(angles), np.full(angles.size, float(c))])
 
 
 def mass_centres(scan, data):
@@ -220,6 +247,9 @@ def align_full_field(
     jumps = outlier_views(scan.angles, shifts / p, outlier_px) & good
     for i in np.flatnonzero(jumps):
         flags[i] = "outlier"
+    if jumps.any():  # a jump keeps its shift but must not set the gauge of the others
+        shifts = _gauge_about(shifts, baseline, scan.angles, good & ~jumps)
+        shifts = interpolate_flagged(scan.angles, shifts, ~good)
     info = {
         "rotation_centre_offset_um": float(np.mean(shifts[good, 0] - baseline[good, 0])),
         "ncc": scores,

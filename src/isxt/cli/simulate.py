@@ -108,5 +108,40 @@ def _toml(vol, roi_center, interior, sparse, photons):
 def run(args):
     from ..geometry import ScanGeometry
     from ..io import OutputTransaction, write_angles, write_volume_file
-    from ..io import write_mrc_stack as _unused  # noqa: F401  (kept for older checkouts)
+    from ..io.mrc import write_mrc
+    from ..simulate import simulate_projections
+
+    for flag, value in (("--n-full", args.n_full), ("--n-interior", args.n_interior), ("--sparse-bin", args.sparse_bin)):
+        if value is not None and value < 1:
+            raise InputError(f"{flag} must be a positive integer, got {value}")
+    if args.photons is not None and not args.photons > 0:
+        raise InputError(f"--photons must be positive (incident photons per pixel), got {args.photons}")
+    out = Path(args.out)
+    tx = OutputTransaction(out, overwrite=args.force)
+    tx.check(OUTPUTS)  # before the heavy work
+
+    vol, fine, lac_fine, truth = _phantom(args, args.size)
+    s = vol.voxel_size
+    roi = args.roi_diameter if args.roi_diameter is not None else SIZES[args.size][3]
+    if not 0 < roi <= min(vol.extent[:2]):
+        raise InputError(f"--roi-diameter must be in (0, {min(vol.extent[:2]):g}] µm for this volume, got {roi}")
+    rx, ry = args.roi_center
+    if abs(rx - vol.center[0]) > vol.extent[0] / 2 or abs(ry - vol.center[1]) > vol.extent[1] / 2:
+        raise InputError(f"--roi-center ({rx}, {ry}) µm lies outside the volume's xy extent {vol.extent[:2]} µm")
+    n_interior = args.n_interior or int(np.ceil(np.pi * roi / (2 * s)))  # π R views: dense for the ROI
+    interior = ScanGeometry.interior(vol, n_interior, s, roi, (vol.center[0] + rx, vol.center[1] + ry))
+    sparse = ScanGeometry.full_field(vol, args.n_full, args.sparse_bin * s)
+    data = {}
+    for i, (name, g) in enumerate((("interior", interior), ("sparse", sparse))):
+        sim = simulate_projections(lac_fine, fine, g, photons=args.photons, seed=args.seed + i, flat_field="flat")
+        data[name] = sim.transmission
+    with tx:
+        for name, g in (("interior", interior), ("sparse", sparse)):
+            write_mrc(tx.path(f"{name}.mrc"), data[name], g.pixel_size, g.angles)
+            write_angles(tx.path(f"{name}_angles.txt"), g.angles, "deg")
+        write_volume_file(tx.path("truth.mrc"), truth, s, "mrc")
+        tx.path("acquisition.toml").write_text(_toml(vol, (rx, ry), interior, sparse, args.photons))
+    print(f"interior: {interior.n_angles} views x {interior.rows} x {interior.cols} px of {interior.pixel_size:g} µm; "
+          f"sparse: {sparse.n_angles} views x {sparse.rows} x {sparse.cols} px of {sparse.pixel_size:g} µm")
+    print(f"wrote {', '.join(OUTPUTS)} to {out}/; next: isxt reconstruct {out / 'acquisition.toml'}")
     return 0

@@ -139,7 +139,9 @@ def simulate_combined(
         Sparse detector rows (more than the sample height: it stays in view).
     interior_drift, sparse_drift : (float, float)
         ``(step_um, jitter_um)`` of :func:`isxt.align.simulate_drift`. The
-        sparse truth is put into the full-field gauge (:func:`remove_gauge`).
+        sparse walk's step is for 19 views and scales as ``sqrt(19 / n_sparse)``
+        (a scan of the same duration drifts as far whatever its view count);
+        the sparse truth is put into the full-field gauge (:func:`remove_gauge`).
     photons : float, optional
         Incident photons per pixel (Poisson noise); None: noise free.
     seed : int
@@ -165,7 +167,8 @@ def simulate_combined(
     p = sparse_binning * voxel_size
     cols = int(np.ceil(np.hypot(volume.extent[0], volume.extent[1]) / p))
     sparse = ScanGeometry(angles, (sparse_rows, cols), p, center=volume.center)
-    sp_true = remove_gauge(simulate_drift(len(angles), *sparse_drift, seed=seed + 500), angles)
+    step = sparse_drift[0] * np.sqrt(19.0 / len(angles))
+    sp_true = remove_gauge(simulate_drift(len(angles), step, sparse_drift[1], seed=seed + 500), angles)
     it_data = _noisy(projector(volume, interior.with_shifts(it_true)).forward(x), photons, rng)
     sp_data = _noisy(projector(volume, sparse.with_shifts(sp_true)).forward(x), photons, rng)
     return {

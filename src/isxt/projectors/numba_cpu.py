@@ -35,7 +35,8 @@ from .base import Projector
 
 __all__ = ["NumbaProjector"]
 
-# z-chunk processed as one SIMD register (8 float32 = one AVX2 register)
+# z-chunk processed as one SIMD register (8 float32 = one AVX2 register); the
+# kernels spell out the 8 lanes so that LLVM packs them into one vector
 _LANES = 8
 # Work is tiled so that the data one thread touches stays in its L2 cache:
 # the forward pass sweeps all views over a band of volume rows, the adjoint
@@ -104,11 +105,22 @@ def _forward_inplane(vol_t, t_rows, steps, footprints, taps, pad, row_block, out
                 _row_footprints(t_rows[a, j], steps[a], i0, i1, hw, hf, height, ramp, n_taps, pad, first, w)
                 for i in range(i0, i1):
                     c = first[i]
-                    for m in range(n_taps):
-                        wm = w[m, i]
-                        for k0 in range(0, nzp, _LANES):
-                            for kk in range(_LANES):
-                                out[a, c + m, k0 + kk] += wm * vol_t[j, i, k0 + kk]
+                    for k in range(0, nzp, _LANES):
+                        # load the chunk into locals first: numba cannot tell LLVM that
+                        # ``vol_t`` and ``out`` do not alias, which would block SIMD
+                        v0, v1, v2, v3 = vol_t[j, i, k], vol_t[j, i, k + 1], vol_t[j, i, k + 2], vol_t[j, i, k + 3]
+                        v4, v5, v6, v7 = vol_t[j, i, k + 4], vol_t[j, i, k + 5], vol_t[j, i, k + 6], vol_t[j, i, k + 7]
+                        for m in range(n_taps):
+                            wm = w[m, i]
+                            col = c + m
+                            out[a, col, k] += wm * v0
+                            out[a, col, k + 1] += wm * v1
+                            out[a, col, k + 2] += wm * v2
+                            out[a, col, k + 3] += wm * v3
+                            out[a, col, k + 4] += wm * v4
+                            out[a, col, k + 5] += wm * v5
+                            out[a, col, k + 6] += wm * v6
+                            out[a, col, k + 7] += wm * v7
 
 
 @numba.njit(parallel=True, fastmath=True, cache=True)
@@ -130,11 +142,28 @@ def _adjoint_inplane(sino, t_rows, steps, footprints, taps, pad, view_block, out
                 _row_footprints(t_rows[a, j], steps[a], i0, i1, hw, hf, height, ramp, n_taps, pad, first, w)
                 for i in range(i0, i1):
                     c = first[i]
-                    for m in range(n_taps):
-                        wm = w[m, i]
-                        for k0 in range(0, nzp, _LANES):
-                            for kk in range(_LANES):
-                                out[j, i, k0 + kk] += wm * sino[a, c + m, k0 + kk]
+                    for k in range(0, nzp, _LANES):
+                        # accumulate in locals (registers), store once per chunk
+                        s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = np.float32(0.0)
+                        for m in range(n_taps):
+                            wm = w[m, i]
+                            col = c + m
+                            s0 += wm * sino[a, col, k]
+                            s1 += wm * sino[a, col, k + 1]
+                            s2 += wm * sino[a, col, k + 2]
+                            s3 += wm * sino[a, col, k + 3]
+                            s4 += wm * sino[a, col, k + 4]
+                            s5 += wm * sino[a, col, k + 5]
+                            s6 += wm * sino[a, col, k + 6]
+                            s7 += wm * sino[a, col, k + 7]
+                        out[j, i, k] += s0
+                        out[j, i, k + 1] += s1
+                        out[j, i, k + 2] += s2
+                        out[j, i, k + 3] += s3
+                        out[j, i, k + 4] += s4
+                        out[j, i, k + 5] += s5
+                        out[j, i, k + 6] += s6
+                        out[j, i, k + 7] += s7
 
 
 @numba.njit(parallel=True, fastmath=True, cache=True)
