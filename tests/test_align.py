@@ -42,12 +42,13 @@ def sim19():
 
 @pytest.fixture(scope="module")
 def aligned19(sim19):
-    ff = align_full_field(sim19["sparse_scan"], sim19["sparse_data"], iterations=3)
-    it = align_interior(
-        sim19["interior_scan"], sim19["interior_data"],
-        sim19["sparse_scan"].with_shifts(ff.shifts), sim19["sparse_data"], full_flags=ff.flags,
-    )
-    return ff, it
+    """Both steps through the Scan-level API (the CLI test checks they equal the array-level ones)."""
+    from isxt.align import align_scans
+    from isxt.reconstruct import Scan
+
+    res = align_scans(Scan(sim19["sparse_scan"], sim19["sparse_data"]),
+                      Scan(sim19["interior_scan"], sim19["interior_data"]), full_field={"iterations": 3})
+    return res["full"], res["interior"]
 
 
 # -- NCC (Eq. 15) and its cache -----------------------------------------------------------
@@ -349,3 +350,14 @@ dir = "out"
     )
     acq = load_acquisition(tmp_path / "acq.toml", check_memory=False)
     assert np.allclose(acq.scan("interior").geometry().shifts, it.shifts, atol=1e-5)
+
+
+def test_bad_inputs_raise_one_clear_error():
+    tiny = ScanGeometry(np.radians([0.0, 2.0, 4.0]), (4, 12), 0.04)
+    full = ScanGeometry(np.radians([0.0, 2.0, 4.0]), (16, 32), 0.08)
+    with pytest.raises(InputError, match="too small to register"):
+        align_interior(tiny, np.ones(tiny.shape), full, np.ones(full.shape))
+    with pytest.raises(InputError, match="does not match"):
+        align_full_field(full, np.ones((2, 16, 32)))
+    with pytest.raises(InputError, match="fewer than 3 usable views"):
+        align_full_field(full, np.zeros(full.shape))

@@ -16,6 +16,7 @@ __version__ = "0.1.0"
 
 from . import metrics
 from .acquisition import Acquisition, load_acquisition, prepare_scans
+from .align import AlignmentResult, align_full_field, align_interior, align_scans, read_shifts_csv, write_shifts_csv
 from .calibration import calibrate
 from .dose import dose_map, dose_ratio_full_to_roi, interior_intensity_equal_dose, mean_dose, protocol_dose
 from .errors import InputError, IsxtError, OutputError
@@ -105,4 +106,10 @@ __all__ = [
     "beer_lambert",
     "poisson_noise",
     "angles_for_power",
+    "AlignmentResult",
+    "align_full_field",
+    "align_interior",
+    "align_scans",
+    "read_shifts_csv",
+    "write_shifts_csv",
 ]

@@ -208,6 +208,8 @@ def align_full_field(
     p = scan.pixel_size
     flags = classify_frames(data)
     good = np.array([f == "ok" for f in flags])
+    if good.sum() < 3:
+        raise InputError("align_full_field: fewer than 3 usable views (the others are blank or saturated)")
     shifts, com_ok = _com_estimate(scan, data, good, baseline)
     for i in np.flatnonzero(good & ~com_ok):
         flags[i] = "lowcorr"
@@ -221,6 +223,8 @@ def align_full_field(
     if iterations > 0:
         from ..reconstruct import Scan, reconstruct  # workflow layer: the solver lives there
 
+        # a few rows carry no usable vertical profile to register: keep dv from the mass centres
+        vertical = scan.rows >= 2 * radius_px + 3
         volume = VolumeGeometry((scan.rows, scan.cols, scan.cols), p, center=scan.center)
         idx = np.flatnonzero(good)
         nominal = projector(volume, scan.subset(idx), backend=backend)
@@ -233,7 +237,9 @@ def align_full_field(
             for k, i in enumerate(idx):
                 start = shifts[i, ::-1] / p  # (rows, cols) = (dv, du) in pixels
                 s_px, scores[i] = _register_to(reproj[k], data[i], start, radius_px, smooth_px)
-                new[i] = s_px[::-1] * p
+                new[i, 0] = s_px[1] * p
+                if vertical:
+                    new[i, 1] = s_px[0] * p
             new = _gauge_about(new, baseline, scan.angles, good)
             new = interpolate_flagged(scan.angles, new, ~good)
             change = np.max(np.abs(new - shifts)) / p

@@ -245,6 +245,11 @@ def align_interior(
         raise InputError(f"align_interior: interior data {data.shape} do not match the scan {interior_scan.shape}")
     if full_data.shape != full_scan.shape:
         raise InputError(f"align_interior: full-field data {full_data.shape} do not match the scan {full_scan.shape}")
+    if min(interior_scan.rows, interior_scan.cols) < 2 * int(radius_px) + 3:
+        raise InputError(
+            f"align_interior: interior images of {interior_scan.rows}×{interior_scan.cols} pixels are too small "
+            f"to register; at least {2 * int(radius_px) + 3} rows and columns are needed (crop less or bin less)"
+        )
     baseline = np.asarray(interior_scan.shifts)[:, ::-1] / interior_scan.pixel_size  # (rows, cols) px
     interior_scan = interior_scan.with_shifts(None)
     n = interior_scan.n_angles
@@ -331,11 +336,11 @@ def align_interior(
     # per view: its best pair NCC at the solution (from the cached integer grid)
     score = np.full(n, np.nan)
     for (i, _), nmap in zip(pairs_a, maps_a):
-        score[i] = np.nanmax([score[i], nmap.at(t[i])])
+        score[i] = np.fmax(score[i], nmap.at(t[i]))  # fmax: NaN means 'no value yet'
     for (i, j), nmap in zip(pairs_nn, maps_nn):
         v = nmap.at(t[i] - t[j])
-        score[i] = np.nanmax([score[i], v])
-        score[j] = np.nanmax([score[j], v])
+        score[i] = np.fmax(score[i], v)
+        score[j] = np.fmax(score[j], v)
     for i in np.flatnonzero(good & ~(score >= min_ncc)):
         flags[i] = "lowcorr"
     bad = np.array([f != "ok" for f in flags])

@@ -69,9 +69,10 @@ def classify_frames(data, blank_rel=0.05, saturated_fraction=0.05):
         typical (75th percentile) view's is ``blank`` (no sample contrast: shutter closed, beam lost).
     saturated_fraction : float
         A view where more than this fraction of the pixels with contrast
-        (above the view's minimum) sits exactly at its maximum is
-        ``saturated`` (clipped: noisy data never tie like that). A zero
-        background is not a clip.
+        (above the view's minimum) sits exactly at its maximum — and ten
+        times more than in the median view — is ``saturated`` (clipped;
+        noise-free or z-invariant images tie some pixels in every view). A
+        zero background is not a clip.
 
     Returns
     -------
@@ -84,12 +85,14 @@ def classify_frames(data, blank_rel=0.05, saturated_fraction=0.05):
     ref_std = np.percentile(std, 75) if np.any(std > 0) else 1.0  # robust to a few bad views
     ref_peak = np.percentile(np.abs(flat_all).max(axis=1), 75) or 1.0
     tol = 1e-6 * ref_peak
+    tied = np.array([
+        np.sum(f >= f.max() - tol) / max(np.sum(f > f.min() + tol), 1) for f in flat_all
+    ])
+    # noise-free or z-invariant images tie pixels at their maximum too: a clip is an exception in the stack
+    tied_limit = max(saturated_fraction, 10.0 * np.median(tied))
     flags = []
-    for flat, s in zip(flat_all, std):
-        at_max = np.sum(flat >= flat.max() - tol)
-        contrast = np.sum(flat > flat.min() + tol)
-        # a clip at a real absorption level, not a zero background
-        if at_max > saturated_fraction * max(contrast, 1) and flat.max() > blank_rel * ref_peak:
+    for flat, s, t in zip(flat_all, std, tied):
+        if t > tied_limit and flat.max() > blank_rel * ref_peak:  # a clip at a real absorption level
             flags.append("saturated")
         elif s <= blank_rel * ref_std:
             flags.append("blank")

@@ -20,6 +20,8 @@ def register(sub):
     p.add_argument("--small", action="store_true", help="a smaller, faster problem")
     p.add_argument("--phantom", choices=["auto", "cell", "slab"], default="auto",
                    help="physical cell phantom (auto: when available) or the simple slab")
+    p.add_argument("--psf", choices=["zoneplate", "gaussian", "none"], default="zoneplate",
+                   help="optics model of the simulated data (default: depth-dependent zone-plate PSF)")
     p.add_argument("--seed", type=int, default=0, help="phantom seed (default 0)")
     p.set_defaults(func=run)
 
@@ -36,7 +38,7 @@ def run(args):
     tx = OutputTransaction(out, overwrite=args.force)
     tx.check(OUTPUTS)  # fail before the heavy work
     config = DemoConfig.small() if args.small else DemoConfig()
-    config.phantom, config.seed = args.phantom, args.seed
+    config.phantom, config.seed, config.psf = args.phantom, args.seed, args.psf
     result = run_demo(config, progress=True)
     print()
     print(format_table(result.table))

@@ -22,7 +22,7 @@ import numpy as np
 from .. import metrics
 from ..errors import InputError
 from ..geometry import VolumeGeometry
-from ..reconstruct import Scan, reconstruct
+from ..reconstruct import reconstruct
 from ..simulate import simulate_projections
 from ..solvers import Oracle
 

@@ -21,12 +21,15 @@ def trapezoid_cdf(t, hw, hf, height, ramp):
     ``ramp`` is ``height / (2 (hw − hf))`` (0 for a box). Written without
     branches (clamps only) so that loops over voxels vectorise and never
     mispredict: the rising ramp, the flat top and the falling ramp each
-    contribute the part of ``[-hw, t]`` that lies inside them.
+    contribute the part of ``[-hw, t]`` that lies inside them. Computes in the
+    precision of its arguments (float32 in the kernels: ``t`` is a small
+    offset in pixels, so float32 keeps ~1e-7 relative accuracy).
     """
+    zero = hw - hw  # 0 in the arguments' type, so float32 stays float32
     b = hw - hf
-    rise = min(max(t + hw, 0.0), b)
-    flat = min(max(t + hf, 0.0), hf + hf)
-    fall = min(max(t - hf, 0.0), b)
+    rise = min(max(t + hw, zero), b)
+    flat = min(max(t + hf, zero), hf + hf)
+    fall = min(max(t - hf, zero), b)
     return ramp * (rise * rise - fall * fall) + height * (flat + fall)
 
 

@@ -29,19 +29,52 @@ from __future__ import annotations
 
 import numba
 import numpy as np
+from llvmlite import ir
+from numba import types
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 from ._footprint import axial_weights, trapezoid_cdf, trapezoid_params
 from .base import Projector
 
 __all__ = ["NumbaProjector"]
 
-# z-chunk processed as one SIMD register (8 float32 = one AVX2 register); the
-# kernels spell out the 8 lanes so that LLVM packs them into one vector
-_LANES = 8
+# z-chunk processed as one SIMD register (8 float32 = one AVX2 register)
+_LANES = 16
 # Work is tiled so that the data one thread touches stays in its L2 cache:
 # the forward pass sweeps all views over a band of volume rows, the adjoint
 # sweeps all volume rows over a band of views. Sizes are in float32 elements.
 _TILE_ELEMENTS = 1 << 18
+
+
+@intrinsic
+def _axpy_lanes(typingctx, y, y_start, alpha, x, x_start):
+    """``y.flat[y_start:y_start + _LANES] += alpha * x.flat[x_start:x_start + _LANES]`` as one SIMD FMA.
+
+    Spelled out in LLVM IR because numba cannot promise LLVM that ``x`` and
+    ``y`` do not overlap, and numba disables the SLP vectoriser that could
+    otherwise pack short fixed-size loops. Both arrays must be C-contiguous
+    float32 and the slices in bounds (the callers guarantee this).
+    """
+    sig = types.void(y, y_start, alpha, x, x_start)
+
+    def codegen(context, builder, signature, args):
+        y_arr, y_off, a, x_arr, x_off = args
+        vec = ir.VectorType(ir.FloatType(), _LANES)
+        y_ptr = context.make_array(signature.args[0])(context, builder, y_arr).data
+        x_ptr = context.make_array(signature.args[3])(context, builder, x_arr).data
+        y_vec_ptr = builder.bitcast(builder.gep(y_ptr, [y_off]), vec.as_pointer())
+        x_vec_ptr = builder.bitcast(builder.gep(x_ptr, [x_off]), vec.as_pointer())
+        a32 = context.cast(builder, a, signature.args[2], types.float32)
+        splat = builder.insert_element(ir.Constant(vec, ir.Undefined), a32, ir.Constant(ir.IntType(32), 0))
+        zeros = ir.Constant(ir.VectorType(ir.IntType(32), _LANES), [0] * _LANES)
+        splat = builder.shuffle_vector(splat, ir.Constant(vec, ir.Undefined), zeros)
+        fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vec, [vec] * 3), f"llvm.fma.v{_LANES}f32")
+        result = builder.call(fma, [splat, builder.load(x_vec_ptr, align=4), builder.load(y_vec_ptr, align=4)])
+        builder.store(result, y_vec_ptr, align=4)
+        return context.get_dummy_value()
+
+    return sig, codegen
 
 
 @numba.njit(cache=True)
@@ -66,31 +99,43 @@ def _voxel_range(t_first, step, hw, cols, nx):
 
 
 @numba.njit(cache=True, fastmath=True)
-def _row_footprints(t_first, step, i0, i1, hw, hf, height, ramp, taps, pad, first, w):
-    """Footprints of voxels ``i0 ≤ i < i1`` of one row at one view.
+def _row_footprints(t_first, step, i0, n, footprint, taps, pad, first, w, offset):
+    """Footprints of the ``n`` voxels ``i0 + q`` (``0 ≤ q < n``) of one row at one view.
 
-    Fills ``first[i]`` (first padded detector column hit) and ``w[m, i]``
-    (weight on column ``first[i] + m``, ``m < taps``), both loops branch-free
-    so that LLVM vectorises them over voxels.
+    Fills ``first[q]`` (first padded detector column hit) and ``w[m, q]``
+    (weight on column ``first[q] + m``, ``m < taps``); ``offset`` is scratch.
+    The loops are branch-free and count from 0 (so numba's negative-index
+    handling folds away) and LLVM vectorises them over voxels; the weights
+    are differences of the footprint's CDF at column edges.
     """
-    for i in range(i0, i1):
-        t0 = t_first + i * step
-        left = np.floor(t0 - hw)
-        first[i] = int(left) + pad
-        # column ``left`` starts at or before the footprint: its CDF there is 0
-        w[0, i] = trapezoid_cdf(left + 1.0 - t0, hw, hf, height, ramp)
+    hw, hf, height, ramp = footprint[0], footprint[1], footprint[2], footprint[3]
+    t_start = t_first + i0 * step
+    for q in range(n):
+        t0 = t_start + q * step
+        left = np.floor(t0 - np.float64(hw))
+        first[q] = int(left) + pad
+        # left edge of column ``first`` relative to the footprint centre; at
+        # or left of the footprint, so the CDF is 0 there. float32 from here
+        # on: the numbers are a few pixels at most.
+        offset[q] = np.float32(left - t0)
+    one = np.float32(1.0)
+    for q in range(n):
+        w[0, q] = trapezoid_cdf(offset[q] + one, hw, hf, height, ramp)
     for m in range(1, taps):
-        for i in range(i0, i1):
-            t0 = t_first + i * step
-            t = np.floor(t0 - hw) + m - t0
-            w[m, i] = trapezoid_cdf(t + 1.0, hw, hf, height, ramp) - trapezoid_cdf(t, hw, hf, height, ramp)
+        for q in range(n):
+            t = offset[q] + np.float32(m)
+            w[m, q] = trapezoid_cdf(t + one, hw, hf, height, ramp) - trapezoid_cdf(t, hw, hf, height, ramp)
 
 
 @numba.njit(parallel=True, fastmath=True, cache=True)
 def _forward_inplane(vol_t, t_rows, steps, footprints, taps, pad, row_block, out):
-    """Voxel-driven in-plane projection, ``out[a, c, k]`` of padded width, z in SIMD chunks."""
-    ny, nx, nzp = vol_t.shape
-    n_angles, cols_pad, _ = out.shape
+    """Voxel-driven in-plane projection.
+
+    ``vol_t[j, i, k, l]`` holds slice ``k * _LANES + l``; ``out[a, c, k, l]``
+    is the detector with ``pad`` extra columns on both sides.
+    """
+    ny, nx, n_chunks, _ = vol_t.shape
+    n_angles, cols_pad, _, _ = out.shape
     cols = cols_pad - 2 * pad
     max_taps = taps.max()
     for j0 in range(0, ny, row_block):
@@ -98,36 +143,28 @@ def _forward_inplane(vol_t, t_rows, steps, footprints, taps, pad, row_block, out
         for a in numba.prange(n_angles):
             first = np.empty(nx, dtype=np.int64)
             w = np.empty((max_taps, nx), dtype=np.float32)
-            hw, hf, height, ramp = footprints[a, 0], footprints[a, 1], footprints[a, 2], footprints[a, 3]
+            offset = np.empty(nx, dtype=np.float32)
+            hw = np.float64(footprints[a, 0])
             n_taps = taps[a]
             for j in range(j0, j1):
                 i0, i1 = _voxel_range(t_rows[a, j], steps[a], hw, cols, nx)
-                _row_footprints(t_rows[a, j], steps[a], i0, i1, hw, hf, height, ramp, n_taps, pad, first, w)
-                for i in range(i0, i1):
-                    c = first[i]
-                    for k in range(0, nzp, _LANES):
-                        # load the chunk into locals first: numba cannot tell LLVM that
-                        # ``vol_t`` and ``out`` do not alias, which would block SIMD
-                        v0, v1, v2, v3 = vol_t[j, i, k], vol_t[j, i, k + 1], vol_t[j, i, k + 2], vol_t[j, i, k + 3]
-                        v4, v5, v6, v7 = vol_t[j, i, k + 4], vol_t[j, i, k + 5], vol_t[j, i, k + 6], vol_t[j, i, k + 7]
-                        for m in range(n_taps):
-                            wm = w[m, i]
-                            col = c + m
-                            out[a, col, k] += wm * v0
-                            out[a, col, k + 1] += wm * v1
-                            out[a, col, k + 2] += wm * v2
-                            out[a, col, k + 3] += wm * v3
-                            out[a, col, k + 4] += wm * v4
-                            out[a, col, k + 5] += wm * v5
-                            out[a, col, k + 6] += wm * v6
-                            out[a, col, k + 7] += wm * v7
+                _row_footprints(t_rows[a, j], steps[a], i0, i1 - i0, footprints[a], n_taps, pad, first, w, offset)
+                for q in range(i1 - i0):
+                    i = i0 + q
+                    c = first[q]
+                    for m in range(n_taps):
+                        wm = w[m, q]
+                        dst = ((a * cols_pad + c + m) * n_chunks) * _LANES
+                        src = ((j * nx + i) * n_chunks) * _LANES
+                        for k in range(0, n_chunks * _LANES, _LANES):
+                            _axpy_lanes(out, dst + k, wm, vol_t, src + k)
 
 
 @numba.njit(parallel=True, fastmath=True, cache=True)
 def _adjoint_inplane(sino, t_rows, steps, footprints, taps, pad, view_block, out):
     """Transpose of :func:`_forward_inplane`: each voxel gathers from its footprint's columns."""
-    n_angles, cols_pad, nzp = sino.shape
-    ny, nx, _ = out.shape
+    n_angles, cols_pad, n_chunks, _ = sino.shape
+    ny, nx, _, _ = out.shape
     cols = cols_pad - 2 * pad
     max_taps = taps.max()
     for a0 in range(0, n_angles, view_block):
@@ -135,35 +172,20 @@ def _adjoint_inplane(sino, t_rows, steps, footprints, taps, pad, view_block, out
         for j in numba.prange(ny):
             first = np.empty(nx, dtype=np.int64)
             w = np.empty((max_taps, nx), dtype=np.float32)
+            offset = np.empty(nx, dtype=np.float32)
             for a in range(a0, a1):
-                hw, hf, height, ramp = footprints[a, 0], footprints[a, 1], footprints[a, 2], footprints[a, 3]
+                hw = np.float64(footprints[a, 0])
                 n_taps = taps[a]
                 i0, i1 = _voxel_range(t_rows[a, j], steps[a], hw, cols, nx)
-                _row_footprints(t_rows[a, j], steps[a], i0, i1, hw, hf, height, ramp, n_taps, pad, first, w)
-                for i in range(i0, i1):
-                    c = first[i]
-                    for k in range(0, nzp, _LANES):
-                        # accumulate in locals (registers), store once per chunk
-                        s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = np.float32(0.0)
-                        for m in range(n_taps):
-                            wm = w[m, i]
-                            col = c + m
-                            s0 += wm * sino[a, col, k]
-                            s1 += wm * sino[a, col, k + 1]
-                            s2 += wm * sino[a, col, k + 2]
-                            s3 += wm * sino[a, col, k + 3]
-                            s4 += wm * sino[a, col, k + 4]
-                            s5 += wm * sino[a, col, k + 5]
-                            s6 += wm * sino[a, col, k + 6]
-                            s7 += wm * sino[a, col, k + 7]
-                        out[j, i, k] += s0
-                        out[j, i, k + 1] += s1
-                        out[j, i, k + 2] += s2
-                        out[j, i, k + 3] += s3
-                        out[j, i, k + 4] += s4
-                        out[j, i, k + 5] += s5
-                        out[j, i, k + 6] += s6
-                        out[j, i, k + 7] += s7
+                _row_footprints(t_rows[a, j], steps[a], i0, i1 - i0, footprints[a], n_taps, pad, first, w, offset)
+                for q in range(i1 - i0):
+                    c = first[q]
+                    dst = ((j * nx + i0 + q) * n_chunks) * _LANES
+                    for m in range(n_taps):
+                        wm = w[m, q]
+                        src = ((a * cols_pad + c + m) * n_chunks) * _LANES
+                        for k in range(0, n_chunks * _LANES, _LANES):
+                            _axpy_lanes(out, dst + k, wm, sino, src + k)
 
 
 @numba.njit(parallel=True, fastmath=True, cache=True)
@@ -176,16 +198,18 @@ def _forward_inplane_2d(image, t_rows, steps, footprints, taps, pad, out):
     for a in numba.prange(n_angles):
         first = np.empty(nx, dtype=np.int64)
         w = np.empty((max_taps, nx), dtype=np.float32)
-        hw, hf, height, ramp = footprints[a, 0], footprints[a, 1], footprints[a, 2], footprints[a, 3]
+        offset = np.empty(nx, dtype=np.float32)
+        hw = np.float64(footprints[a, 0])
         n_taps = taps[a]
         for j in range(ny):
             i0, i1 = _voxel_range(t_rows[a, j], steps[a], hw, cols, nx)
-            _row_footprints(t_rows[a, j], steps[a], i0, i1, hw, hf, height, ramp, n_taps, pad, first, w)
-            for i in range(i0, i1):
-                c = first[i]
-                v = image[j, i]
+            _row_footprints(t_rows[a, j], steps[a], i0, i1 - i0, footprints[a], n_taps, pad, first, w, offset)
+            row = image[j, i0:i1]
+            for q in range(i1 - i0):
+                c = first[q]
+                v = row[q]
                 for m in range(n_taps):
-                    out[a, c + m] += w[m, i] * v
+                    out[a, c + m] += w[m, q] * v
 
 
 @numba.njit(parallel=True, fastmath=True, cache=True)
@@ -198,17 +222,19 @@ def _adjoint_inplane_2d(sino, t_rows, steps, footprints, taps, pad, out):
     for j in numba.prange(ny):
         first = np.empty(nx, dtype=np.int64)
         w = np.empty((max_taps, nx), dtype=np.float32)
+        offset = np.empty(nx, dtype=np.float32)
         for a in range(n_angles):
-            hw, hf, height, ramp = footprints[a, 0], footprints[a, 1], footprints[a, 2], footprints[a, 3]
+            hw = np.float64(footprints[a, 0])
             n_taps = taps[a]
             i0, i1 = _voxel_range(t_rows[a, j], steps[a], hw, cols, nx)
-            _row_footprints(t_rows[a, j], steps[a], i0, i1, hw, hf, height, ramp, n_taps, pad, first, w)
-            for i in range(i0, i1):
-                c = first[i]
+            _row_footprints(t_rows[a, j], steps[a], i0, i1 - i0, footprints[a], n_taps, pad, first, w, offset)
+            row = out[j, i0:i1]
+            for q in range(i1 - i0):
+                c = first[q]
                 acc = np.float32(0.0)
                 for m in range(n_taps):
-                    acc += w[m, i] * sino[a, c + m]
-                out[j, i] += acc
+                    acc += w[m, q] * sino[a, c + m]
+                row[q] += acc
 
 
 @numba.njit(parallel=True, fastmath=True, cache=True)
@@ -245,6 +271,11 @@ def _axial_adjoint(y, first_row, weights, out, col_offset=0):
                     out[a, c + col_offset, k] += w * y[a, r, c]
 
 
+def _chunked(a):
+    """View of ``(..., nz_padded)`` as ``(..., nz_padded / _LANES, _LANES)``."""
+    return a.reshape(a.shape[:-1] + (a.shape[-1] // _LANES, _LANES))
+
+
 class NumbaProjector(Projector):
     """Exact-footprint parallel-beam projector on the CPU (numba, multi-threaded).
 
@@ -265,8 +296,8 @@ class NumbaProjector(Projector):
         self._steps = s * cos / p
         self._t_rows = np.ascontiguousarray(xs[0] * cos[:, None] / p + ys[None, :] * sin[:, None] / p + t_center[:, None])
         params = np.array([trapezoid_params(c, sn, s, p) for c, sn in zip(cos, sin)], dtype=np.float64)
-        self._footprints = np.ascontiguousarray(params[:, :4])
-        hw = params[:, 0]
+        self._footprints = np.ascontiguousarray(params[:, :4], dtype=np.float32)
+        hw = self._footprints[:, 0].astype(np.float64)
         # a footprint of width 2 hw starting anywhere in a column touches ≤ floor(2 hw) + 2 columns
         self._taps = (np.floor(2.0 * hw) + 2).astype(np.int64)
         # room for footprints of voxels just outside the detector (see _voxel_range)
@@ -290,7 +321,7 @@ class NumbaProjector(Projector):
             vol_t = np.zeros((ny, nx, self._nz_padded), dtype=np.float32)
             vol_t[:, :, :nz] = x.transpose(1, 2, 0)
             row_block = max(1, _TILE_ELEMENTS // (nx * self._nz_padded))
-            _forward_inplane(vol_t, *self._geometry_args(), row_block, s)
+            _forward_inplane(_chunked(vol_t), *self._geometry_args(), row_block, _chunked(s))
         out = np.zeros(self.range_shape, dtype=np.float32)
         _axial_forward(s, self._first_row, self._axial, out, self._pad)
         return out
@@ -306,5 +337,5 @@ class NumbaProjector(Projector):
             return image[None]
         vol_t = np.zeros((ny, nx, self._nz_padded), dtype=np.float32)
         view_block = max(1, _TILE_ELEMENTS // (s.shape[1] * self._nz_padded))
-        _adjoint_inplane(s, *self._geometry_args(), view_block, vol_t)
+        _adjoint_inplane(_chunked(s), *self._geometry_args(), view_block, _chunked(vol_t))
         return np.ascontiguousarray(vol_t[:, :, :nz].transpose(2, 0, 1))
