@@ -36,7 +36,7 @@ METHODS = ("ideal35", "full35", "full60", "interior", "combined")
 CONFIGS = {
     "test": dict(nz=2, n_xy=64, voxel_size=0.05, roi_diameter=1.2, roi_center=(0.3, -0.2), n_views=60, n_sparse=12,
                  iterations=40, bins=4),
-    "small": dict(nz=4, n_xy=160, voxel_size=0.03, roi_diameter=1.8, roi_center=(0.45, -0.3), n_views=120,
+    "small": dict(nz=4, n_xy=160, voxel_size=0.03, roi_diameter=1.8, roi_center=(0.45, -0.3), n_views=90,
                   n_sparse=24, iterations=60, bins=6),
     # the paper: 801-px field of 20 nm, 6 µm ROI, 499 views
     "paper": dict(nz=16, n_xy=801, voxel_size=0.02, roi_diameter=6.0, roi_center=(0.0, 0.0), n_views=499,
@@ -74,7 +74,8 @@ def compute(size="small", progress=True, seed=0):
     }
     scans = {}
     for k, (g, psf) in tqdm(sims.items(), desc="dof: simulate", disable=not progress):
-        scans[k] = Scan(g, C.simulate(setup, g, psf=psf), name=k)
+        y = C.simulate_zone_plate(setup, g, psf) if isinstance(psf, ZonePlate) else C.simulate(setup, g, psf=psf)
+        scans[k] = Scan(g, y, name=k)
     jobs = {"ideal35": ["ideal35"], "full35": ["full35"], "full60": ["full60"], "interior": ["interior"],
             "combined": ["interior", "sparse60"]}
     # annuli out to 1.25 ROI radii, as the paper's Fig. 3 axis runs past the ROI edge

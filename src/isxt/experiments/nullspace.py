@@ -153,6 +153,7 @@ def plot(path, rows, paper=None):
     a1.axhline(dense["psnr_volume"], color="C1", ls="--", label="dense full, cell")
     a1.axhline(interior["psnr_roi"], color="C2", ls=":", label="interior only, ROI")
     a1.set_xscale("log")
+    a1.xaxis.set_minor_formatter(plt.NullFormatter())
     a1.set_xlabel("N_full (sparse full-field views)")
     a1.set_ylabel("PSNR (dB)")
     a1.legend(fontsize=8)

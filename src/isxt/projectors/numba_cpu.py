@@ -99,11 +99,12 @@ def _voxel_range(t_first, step, hw, cols, nx):
 
 
 @numba.njit(cache=True, fastmath=True)
-def _row_footprints(t_first, step, i0, n, footprint, taps, pad, first, w, offset):
+def _row_footprints(t_first, step, i0, n, footprint, taps, pad, first, w, offset, left_cdf):
     """Footprints of the ``n`` voxels ``i0 + q`` (``0 ≤ q < n``) of one row at one view.
 
     Fills ``first[q]`` (first padded detector column hit) and ``w[m, q]``
-    (weight on column ``first[q] + m``, ``m < taps``); ``offset`` is scratch.
+    (weight on column ``first[q] + m``, ``m < taps``); ``offset`` and
+    ``left_cdf`` are scratch.
     The loops are branch-free and count from 0 (so numba's negative-index
     handling folds away) and LLVM vectorises them over voxels; the weights
     are differences of the footprint's CDF at column edges.
@@ -118,13 +119,23 @@ def _row_footprints(t_first, step, i0, n, footprint, taps, pad, first, w, offset
         # or left of the footprint, so the CDF is 0 there. float32 from here
         # on: the numbers are a few pixels at most.
         offset[q] = np.float32(left - t0)
-    one = np.float32(1.0)
+    # weight of tap m = CDF at its right edge − CDF at its left edge, the
+    # latter kept in ``left_cdf``. The last tap ends right of the footprint,
+    # where the CDF is the whole mass.
+    last = taps - 1
+    mass = trapezoid_cdf(hw + hw + np.float32(1.0), hw, hf, height, ramp)
     for q in range(n):
-        w[0, q] = trapezoid_cdf(offset[q] + one, hw, hf, height, ramp)
-    for m in range(1, taps):
+        left_cdf[q] = np.float32(0.0)
+    for m in range(last):
+        edge = np.float32(m + 1)
+        w_m = w[m]
         for q in range(n):
-            t = offset[q] + np.float32(m)
-            w[m, q] = trapezoid_cdf(t + one, hw, hf, height, ramp) - trapezoid_cdf(t, hw, hf, height, ramp)
+            cdf = trapezoid_cdf(offset[q] + edge, hw, hf, height, ramp)
+            w_m[q] = cdf - left_cdf[q]
+            left_cdf[q] = cdf
+    w_last = w[last]
+    for q in range(n):
+        w_last[q] = mass - left_cdf[q]
 
 
 @numba.njit(parallel=True, fastmath=True, cache=True)
@@ -144,11 +155,12 @@ def _forward_inplane(vol_t, t_rows, steps, footprints, taps, pad, row_block, out
             first = np.empty(nx, dtype=np.int64)
             w = np.empty((max_taps, nx), dtype=np.float32)
             offset = np.empty(nx, dtype=np.float32)
+            left_cdf = np.empty(nx, dtype=np.float32)
             hw = np.float64(footprints[a, 0])
             n_taps = taps[a]
             for j in range(j0, j1):
                 i0, i1 = _voxel_range(t_rows[a, j], steps[a], hw, cols, nx)
-                _row_footprints(t_rows[a, j], steps[a], i0, i1 - i0, footprints[a], n_taps, pad, first, w, offset)
+                _row_footprints(t_rows[a, j], steps[a], i0, i1 - i0, footprints[a], n_taps, pad, first, w, offset, left_cdf)
                 for q in range(i1 - i0):
                     i = i0 + q
                     c = first[q]
@@ -173,11 +185,12 @@ def _adjoint_inplane(sino, t_rows, steps, footprints, taps, pad, view_block, out
             first = np.empty(nx, dtype=np.int64)
             w = np.empty((max_taps, nx), dtype=np.float32)
             offset = np.empty(nx, dtype=np.float32)
+            left_cdf = np.empty(nx, dtype=np.float32)
             for a in range(a0, a1):
                 hw = np.float64(footprints[a, 0])
                 n_taps = taps[a]
                 i0, i1 = _voxel_range(t_rows[a, j], steps[a], hw, cols, nx)
-                _row_footprints(t_rows[a, j], steps[a], i0, i1 - i0, footprints[a], n_taps, pad, first, w, offset)
+                _row_footprints(t_rows[a, j], steps[a], i0, i1 - i0, footprints[a], n_taps, pad, first, w, offset, left_cdf)
                 for q in range(i1 - i0):
                     c = first[q]
                     dst = ((j * nx + i0 + q) * n_chunks) * _LANES
@@ -199,17 +212,20 @@ def _forward_inplane_2d(image, t_rows, steps, footprints, taps, pad, out):
         first = np.empty(nx, dtype=np.int64)
         w = np.empty((max_taps, nx), dtype=np.float32)
         offset = np.empty(nx, dtype=np.float32)
+        left_cdf = np.empty(nx, dtype=np.float32)
         hw = np.float64(footprints[a, 0])
         n_taps = taps[a]
         for j in range(ny):
             i0, i1 = _voxel_range(t_rows[a, j], steps[a], hw, cols, nx)
-            _row_footprints(t_rows[a, j], steps[a], i0, i1 - i0, footprints[a], n_taps, pad, first, w, offset)
+            _row_footprints(t_rows[a, j], steps[a], i0, i1 - i0, footprints[a], n_taps, pad, first, w, offset, left_cdf)
             row = image[j, i0:i1]
-            for q in range(i1 - i0):
-                c = first[q]
-                v = row[q]
-                for m in range(n_taps):
-                    out[a, c + m] += w[m, q] * v
+            view = out[a]
+            # tap-major: long simple loops over voxels; consecutive voxels
+            # mostly hit different columns, so the read-modify-writes overlap
+            for m in range(n_taps):
+                w_m = w[m]
+                for q in range(i1 - i0):
+                    view[first[q] + m] += w_m[q] * row[q]
 
 
 @numba.njit(parallel=True, fastmath=True, cache=True)
@@ -223,18 +239,19 @@ def _adjoint_inplane_2d(sino, t_rows, steps, footprints, taps, pad, out):
         first = np.empty(nx, dtype=np.int64)
         w = np.empty((max_taps, nx), dtype=np.float32)
         offset = np.empty(nx, dtype=np.float32)
+        left_cdf = np.empty(nx, dtype=np.float32)
         for a in range(n_angles):
             hw = np.float64(footprints[a, 0])
             n_taps = taps[a]
             i0, i1 = _voxel_range(t_rows[a, j], steps[a], hw, cols, nx)
-            _row_footprints(t_rows[a, j], steps[a], i0, i1 - i0, footprints[a], n_taps, pad, first, w, offset)
+            _row_footprints(t_rows[a, j], steps[a], i0, i1 - i0, footprints[a], n_taps, pad, first, w, offset, left_cdf)
             row = out[j, i0:i1]
-            for q in range(i1 - i0):
-                c = first[q]
-                acc = np.float32(0.0)
-                for m in range(n_taps):
-                    acc += w[m, q] * sino[a, c + m]
-                row[q] += acc
+            view = sino[a]
+            # tap-major: the loop over voxels vectorises (gathers from ``view``)
+            for m in range(n_taps):
+                w_m = w[m]
+                for q in range(i1 - i0):
+                    row[q] += w_m[q] * view[first[q] + m]
 
 
 @numba.njit(parallel=True, fastmath=True, cache=True)
