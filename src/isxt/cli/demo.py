@@ -20,8 +20,9 @@ def register(sub):
     p.add_argument("--small", action="store_true", help="a smaller, faster problem")
     p.add_argument("--phantom", choices=["auto", "cell", "slab"], default="auto",
                    help="physical cell phantom (auto: when available) or the simple slab")
-    p.add_argument("--psf", choices=["zoneplate", "gaussian", "none"], default="zoneplate",
-                   help="optics model of the simulated data (default: depth-dependent zone-plate PSF)")
+    p.add_argument("--psf", choices=["zoneplate", "depth", "gaussian", "none"], default="zoneplate",
+                   help="optics of the simulated data: in-focus zone-plate PSF (default), depth-dependent "
+                   "zone-plate PSF (slow), Gaussian with FWHM = OZW, or none")
     p.add_argument("--seed", type=int, default=0, help="phantom seed (default 0)")
     p.set_defaults(func=run)
 

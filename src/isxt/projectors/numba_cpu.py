@@ -20,9 +20,10 @@ Speed comes from three choices:
   taps are exact zeros) into a detector padded on both sides, so the loops
   have fixed trip counts and no edge tests; voxels that cannot reach the
   detector (interior scans) are excluded per row analytically;
-* slices are padded to a multiple of :data:`_LANES` and processed in
-  fixed-size chunks that LLVM turns into single SIMD instructions; a single
-  slice (2D) has its own scalar kernels.
+* slices are padded to a multiple of :data:`_LANES` and moved in chunks of
+  one SIMD register by a small LLVM intrinsic (:func:`_axpy_lanes`); a single
+  slice (2D) has its own kernels that loop tap by tap over a whole row
+  (the adjoint's loop vectorises with gathers).
 """
 
 from __future__ import annotations
@@ -114,7 +115,7 @@ def _row_footprints(t_first, step, i0, n, footprint, taps, pad, first, w, offset
     for q in range(n):
         t0 = t_start + q * step
         left = np.floor(t0 - np.float64(hw))
-        first[q] = int(left) + pad
+        first[q] = np.uint64(int(left) + pad)
         # left edge of column ``first`` relative to the footprint centre; at
         # or left of the footprint, so the CDF is 0 there. float32 from here
         # on: the numbers are a few pixels at most.
@@ -152,7 +153,7 @@ def _forward_inplane(vol_t, t_rows, steps, footprints, taps, pad, row_block, out
     for j0 in range(0, ny, row_block):
         j1 = min(j0 + row_block, ny)
         for a in numba.prange(n_angles):
-            first = np.empty(nx, dtype=np.int64)
+            first = np.empty(nx, dtype=np.uint64)
             w = np.empty((max_taps, nx), dtype=np.float32)
             offset = np.empty(nx, dtype=np.float32)
             left_cdf = np.empty(nx, dtype=np.float32)
@@ -163,7 +164,7 @@ def _forward_inplane(vol_t, t_rows, steps, footprints, taps, pad, row_block, out
                 _row_footprints(t_rows[a, j], steps[a], i0, i1 - i0, footprints[a], n_taps, pad, first, w, offset, left_cdf)
                 for q in range(i1 - i0):
                     i = i0 + q
-                    c = first[q]
+                    c = np.int64(first[q])
                     for m in range(n_taps):
                         wm = w[m, q]
                         dst = ((a * cols_pad + c + m) * n_chunks) * _LANES
@@ -182,7 +183,7 @@ def _adjoint_inplane(sino, t_rows, steps, footprints, taps, pad, view_block, out
     for a0 in range(0, n_angles, view_block):
         a1 = min(a0 + view_block, n_angles)
         for j in numba.prange(ny):
-            first = np.empty(nx, dtype=np.int64)
+            first = np.empty(nx, dtype=np.uint64)
             w = np.empty((max_taps, nx), dtype=np.float32)
             offset = np.empty(nx, dtype=np.float32)
             left_cdf = np.empty(nx, dtype=np.float32)
@@ -192,7 +193,7 @@ def _adjoint_inplane(sino, t_rows, steps, footprints, taps, pad, view_block, out
                 i0, i1 = _voxel_range(t_rows[a, j], steps[a], hw, cols, nx)
                 _row_footprints(t_rows[a, j], steps[a], i0, i1 - i0, footprints[a], n_taps, pad, first, w, offset, left_cdf)
                 for q in range(i1 - i0):
-                    c = first[q]
+                    c = np.int64(first[q])
                     dst = ((j * nx + i0 + q) * n_chunks) * _LANES
                     for m in range(n_taps):
                         wm = w[m, q]
@@ -209,7 +210,7 @@ def _forward_inplane_2d(image, t_rows, steps, footprints, taps, pad, out):
     cols = cols_pad - 2 * pad
     max_taps = taps.max()
     for a in numba.prange(n_angles):
-        first = np.empty(nx, dtype=np.int64)
+        first = np.empty(nx, dtype=np.uint64)
         w = np.empty((max_taps, nx), dtype=np.float32)
         offset = np.empty(nx, dtype=np.float32)
         left_cdf = np.empty(nx, dtype=np.float32)
@@ -224,8 +225,9 @@ def _forward_inplane_2d(image, t_rows, steps, footprints, taps, pad, out):
             # mostly hit different columns, so the read-modify-writes overlap
             for m in range(n_taps):
                 w_m = w[m]
+                tap = np.uint64(m)  # unsigned indices: no negative-index fix-up
                 for q in range(i1 - i0):
-                    view[first[q] + m] += w_m[q] * row[q]
+                    view[first[q] + tap] += w_m[q] * row[q]
 
 
 @numba.njit(parallel=True, fastmath=True, cache=True)
@@ -236,7 +238,7 @@ def _adjoint_inplane_2d(sino, t_rows, steps, footprints, taps, pad, out):
     cols = cols_pad - 2 * pad
     max_taps = taps.max()
     for j in numba.prange(ny):
-        first = np.empty(nx, dtype=np.int64)
+        first = np.empty(nx, dtype=np.uint64)
         w = np.empty((max_taps, nx), dtype=np.float32)
         offset = np.empty(nx, dtype=np.float32)
         left_cdf = np.empty(nx, dtype=np.float32)
@@ -250,8 +252,9 @@ def _adjoint_inplane_2d(sino, t_rows, steps, footprints, taps, pad, out):
             # tap-major: the loop over voxels vectorises (gathers from ``view``)
             for m in range(n_taps):
                 w_m = w[m]
+                tap = np.uint64(m)  # unsigned indices: no negative-index fix-up
                 for q in range(i1 - i0):
-                    row[q] += w_m[q] * view[first[q] + m]
+                    row[q] += w_m[q] * view[first[q] + tap]
 
 
 @numba.njit(parallel=True, fastmath=True, cache=True)
