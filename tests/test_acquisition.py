@@ -123,3 +123,19 @@ def test_schema_is_documented():
     for section, keys in SCHEMA.items():
         for key in keys:
             assert f"`{key}`" in doc, f"{section}.{key} is not documented"
+
+
+def test_alignment_shifts_are_picked_up_from_the_output_directory(tmp_path):
+    from isxt.align import AlignmentResult, write_shifts_csv
+
+    scan, x, y = _data(tmp_path)
+    write_stack(tmp_path / "s.mrc", np.exp(-y), pixel_size_um=0.05, angles_rad=scan.angles)
+    toml = _toml(tmp_path, 'file = "s.mrc"\ncenter_um = [0.1, 0.0, 0.0]')
+    assert load_acquisition(toml).scans[0].shifts_um is None
+    shifts = np.random.default_rng(3).uniform(-0.02, 0.02, (ANGLES.size, 2))
+    result = AlignmentResult(shifts, ["ok"] * ANGLES.size, ANGLES, 0.05, {})
+    (tmp_path / "recon").mkdir()
+    write_shifts_csv(tmp_path / "recon" / "interior_shifts.csv", result)
+    acq = load_acquisition(toml)
+    np.testing.assert_allclose(acq.scans[0].shifts_um, shifts, atol=1e-6)
+    assert any("interior_shifts.csv" in w for w in acq.warnings)

@@ -402,7 +402,7 @@ def _psf(value, where, problems):
     return {given[0]: fwhm}, fwhm
 
 
-def _scan(index, table, base, volume, problems):
+def _scan(index, table, base, volume, problems, shift_dirs=()):
     label = f"scan[{index}]"
     if not isinstance(table, dict):
         problems.add(label, "must be a table ([[scan]])")
@@ -549,14 +549,22 @@ def _scan(index, table, base, volume, problems):
 
     # -- shifts ---------------------------------------------------------------
     shifts = None
+    spath = None
     if "shifts" in table:
         spath = _file(table["shifts"], base, f"{label}.shifts", problems, "shifts file")
-        if spath is not None:
-            try:
-                shifts = read_shifts(spath, n_views=n, angles_rad=angles)
-                sources["shifts_file"] = str(spath)
-            except InputError as exc:
-                problems.add(f"{label}.shifts", str(exc))
+    else:
+        # `isxt align` writes <name>_shifts.csv into the output directory: pick it up, and say so
+        found = [Path(d) / f"{name}_shifts.csv" for d in shift_dirs if d]
+        found = [f for f in found if f.is_file()]
+        if found:
+            spath = found[0]
+            problems.warn(label, f"using alignment shifts from {spath} (set shifts = \"...\" to choose another file)")
+    if spath is not None:
+        try:
+            shifts = read_shifts(spath, n_views=n, angles_rad=angles)
+            sources["shifts_file"] = str(spath)
+        except InputError as exc:
+            problems.add(f"{label}.shifts", str(exc))
 
     psf_spec, fwhm = _psf(table.get("psf"), f"{label}.psf", problems)
     weight = _number(table.get("weight", 1.0), f"{label}.weight", problems, positive=True)
@@ -772,7 +780,7 @@ def load_acquisition(path, check_memory=True):
         if dup:
             problems.add("scan.name", f"duplicate scan names {dup}; give every scan its own name")
         for i, table in enumerate(tables):
-            spec = _scan(i, table, base, volume, problems)
+            spec = _scan(i, table, base, volume, problems, shift_dirs=(output.get("dir"), base))
             if spec is not None and volume is not None:
                 label = f"scan[{i}] {spec.name!r}"
                 _check_roi(spec, volume, label, problems)

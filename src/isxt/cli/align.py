@@ -3,9 +3,9 @@
 The full-field scan (the widest field of view, or ``--full NAME``) is aligned
 first; every other scan is an interior scan aligned against it as anchors.
 One CSV per scan (``<name>_shifts.csv``: ``index,angle_deg,du_um,dv_um,
-du_px,dv_px,flag``) and ``alignment_shifts.png`` are written; put
-``shifts = "<name>_shifts.csv"`` into each ``[[scan]]`` table and
-``isxt reconstruct`` uses them.
+du_px,dv_px,flag``) and ``alignment_shifts.png`` are written. ``isxt
+reconstruct`` picks ``<name>_shifts.csv`` up from the output directory (or the
+acquisition file's directory) for every scan without a ``shifts`` key.
 """
 
 from __future__ import annotations
@@ -86,7 +86,7 @@ def run(args):
         for line in res.report():
             print(f"  flagged {line}")
     print(f"plot: {directory / PLOT}")
-    print('use them: add  shifts = "<name>_shifts.csv"  (path relative to the .toml) to each [[scan]] table')
+    print("isxt reconstruct picks these files up from the output directory for scans without a shifts key")
     return 0
 
 
