@@ -40,7 +40,9 @@ from .base import Projector
 
 __all__ = ["NumbaProjector"]
 
-# z-chunk processed as one SIMD register (8 float32 = one AVX2 register)
+# z-chunk processed as one SIMD register (16 float32 = one AVX-512 register;
+# LLVM splits it where the CPU has narrower ones). Volumes with 1 < nz < 16
+# are padded to 16 slices, which wastes work for very thin volumes.
 _LANES = 16
 # Work is tiled so that the data one thread touches stays in its L2 cache:
 # the forward pass sweeps all views over a band of volume rows, the adjoint
@@ -162,13 +164,13 @@ def _forward_inplane(vol_t, t_rows, steps, footprints, taps, pad, row_block, out
             for j in range(j0, j1):
                 i0, i1 = _voxel_range(t_rows[a, j], steps[a], hw, cols, nx)
                 _row_footprints(t_rows[a, j], steps[a], i0, i1 - i0, footprints[a], n_taps, pad, first, w, offset, left_cdf)
-                for q in range(i1 - i0):
-                    i = i0 + q
-                    c = np.int64(first[q])
-                    for m in range(n_taps):
+                # tap-major: consecutive voxels mostly hit different columns, so
+                # their read-modify-writes do not wait on each other
+                for m in range(n_taps):
+                    for q in range(i1 - i0):
                         wm = w[m, q]
-                        dst = ((a * cols_pad + c + m) * n_chunks) * _LANES
-                        src = ((j * nx + i) * n_chunks) * _LANES
+                        dst = ((a * cols_pad + np.int64(first[q]) + m) * n_chunks) * _LANES
+                        src = ((j * nx + i0 + q) * n_chunks) * _LANES
                         for k in range(0, n_chunks * _LANES, _LANES):
                             _axpy_lanes(out, dst + k, wm, vol_t, src + k)
 
@@ -192,12 +194,12 @@ def _adjoint_inplane(sino, t_rows, steps, footprints, taps, pad, view_block, out
                 n_taps = taps[a]
                 i0, i1 = _voxel_range(t_rows[a, j], steps[a], hw, cols, nx)
                 _row_footprints(t_rows[a, j], steps[a], i0, i1 - i0, footprints[a], n_taps, pad, first, w, offset, left_cdf)
-                for q in range(i1 - i0):
-                    c = np.int64(first[q])
-                    dst = ((j * nx + i0 + q) * n_chunks) * _LANES
-                    for m in range(n_taps):
+                # tap-major, so that no voxel waits on its own previous update
+                for m in range(n_taps):
+                    for q in range(i1 - i0):
                         wm = w[m, q]
-                        src = ((a * cols_pad + c + m) * n_chunks) * _LANES
+                        dst = ((j * nx + i0 + q) * n_chunks) * _LANES
+                        src = ((a * cols_pad + np.int64(first[q]) + m) * n_chunks) * _LANES
                         for k in range(0, n_chunks * _LANES, _LANES):
                             _axpy_lanes(out, dst + k, wm, sino, src + k)
 
@@ -232,7 +234,7 @@ def _forward_inplane_2d(image, t_rows, steps, footprints, taps, pad, out):
 
 @numba.njit(parallel=True, fastmath=True, cache=True)
 def _adjoint_inplane_2d(sino, t_rows, steps, footprints, taps, pad, out):
-    """Transpose of :func:`_forward_inplane_2d`; each voxel sums all views before one store."""
+    """Transpose of :func:`_forward_inplane_2d`: each voxel gathers from its footprint's columns."""
     n_angles, cols_pad = sino.shape
     ny, nx = out.shape
     cols = cols_pad - 2 * pad
@@ -336,7 +338,7 @@ class NumbaProjector(Projector):
         nz, ny, nx = self.domain_shape
         s = np.zeros(self._padded_shape(), dtype=np.float32)
         if nz == 1:
-            _forward_inplane_2d(np.ascontiguousarray(x[0]), *self._geometry_args(), s[:, :, 0])
+            _forward_inplane_2d(np.ascontiguousarray(x[0]), *self._geometry_args(), s.reshape(s.shape[:2]))
         else:
             vol_t = np.zeros((ny, nx, self._nz_padded), dtype=np.float32)
             vol_t[:, :, :nz] = x.transpose(1, 2, 0)
@@ -353,7 +355,7 @@ class NumbaProjector(Projector):
         _axial_adjoint(y, self._first_row, self._axial, s, self._pad)
         if nz == 1:
             image = np.zeros((ny, nx), dtype=np.float32)
-            _adjoint_inplane_2d(s[:, :, 0], *self._geometry_args(), image)
+            _adjoint_inplane_2d(s.reshape(s.shape[:2]), *self._geometry_args(), image)
             return image[None]
         vol_t = np.zeros((ny, nx, self._nz_padded), dtype=np.float32)
         view_block = max(1, _TILE_ELEMENTS // (s.shape[1] * self._nz_padded))
