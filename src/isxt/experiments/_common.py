@@ -167,7 +167,7 @@ def simulate_zone_plate(setup, scan, zone_plate, photons=None, seed=0):
     return absorption_from_intensity(np.maximum(t, 1.0 / photons))
 
 
-def oracle_reconstruct(scans, setup, iterations, mask="roi", patience=None, progress=False, nonneg=False):
+def oracle_reconstruct(scans, setup, iterations, mask="roi", patience=None, progress=False, nonneg=False, method="cgls"):
     """CGLS stopped at the best PSNR against the phantom (the paper's oracle rule).
 
     Parameters
@@ -180,6 +180,9 @@ def oracle_reconstruct(scans, setup, iterations, mask="roi", patience=None, prog
         Where the oracle measures the PSNR.
     patience : int, optional
         Stop after this many iterations without improvement (noisy data).
+    method : {'cgls', 'pwls'}
+        ``pwls`` weights each measurement by its expected photon count
+        (the scans need ``photons``), so scans of different dose combine well.
 
     Returns
     -------
@@ -196,7 +199,7 @@ def oracle_reconstruct(scans, setup, iterations, mask="roi", patience=None, prog
 
     oracle = Oracle(setup.truth, metric=metric, mask=mask, patience=patience)
     t0 = time.perf_counter()
-    x = reconstruct(scans, setup.volume, method="cgls", iterations=iterations, stop=oracle,
+    x = reconstruct(scans, setup.volume, method=method, iterations=iterations, stop=oracle,
                     progress=progress, nonneg=nonneg)
     return x, {"best_iteration": oracle.best_iteration, "best_psnr": oracle.best_value,
                "seconds": time.perf_counter() - t0}
