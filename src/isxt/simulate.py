@@ -180,6 +180,12 @@ class DepthPSFProjector(Operator):
     The adjoint applies the same steps transposed (correlation, back-projection,
     weights), so it is exact.
 
+    The detector is zero beyond its edges, so light the PSF spreads past an
+    edge is lost and none comes in. For a thin slab of a taller object, or a
+    truncated (interior) detector, simulate a taller volume / wider detector
+    and crop, as :func:`isxt.experiments._common.simulate_zone_plate` and the
+    demo do.
+
     Parameters
     ----------
     volume : VolumeGeometry
