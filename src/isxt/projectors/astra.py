@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from .._array import array_module
 from ..errors import InputError
 from ._footprint import axial_weights
 from .base import Projector
@@ -139,29 +140,44 @@ class AstraProjector(Projector):
         self._proj_geom = astra.create_proj_geom("parallel3d_vec", self.scan.rows, self.scan.cols, vectors)
         self._proj_id = astra.create_projector("cuda3d", self._proj_geom, self._vol_geom)
 
+    # numpy arrays are copied to and from the GPU by ASTRA; device arrays (cupy)
+    # are handed to ASTRA directly through DLPack, so solvers can keep their
+    # iterates on the GPU (see isxt._array).
     def _forward_gpu(self, x):
         from astra import experimental
 
+        xp = array_module(x)
         n_angles, rows, cols = self.range_shape
-        proj = np.zeros((rows, n_angles, cols), dtype=np.float32)  # ASTRA's 3D layout
-        experimental.direct_FP3D(self._proj_id, np.ascontiguousarray(x), proj)
-        return np.ascontiguousarray(proj.transpose(1, 0, 2))
+        proj = xp.zeros((rows, n_angles, cols), dtype=np.float32)  # ASTRA's 3D layout
+        experimental.direct_FP3D(self._proj_id, xp.ascontiguousarray(x, dtype=np.float32), proj)
+        return xp.ascontiguousarray(proj.transpose(1, 0, 2))
 
     def _adjoint_gpu(self, y):
         from astra import experimental
 
-        vol = np.zeros(self.domain_shape, dtype=np.float32)
-        experimental.direct_BP3D(self._proj_id, vol, np.ascontiguousarray(y.transpose(1, 0, 2)))
+        xp = array_module(y)
+        vol = xp.zeros(self.domain_shape, dtype=np.float32)
+        experimental.direct_BP3D(self._proj_id, vol, xp.ascontiguousarray(y.transpose(1, 0, 2), dtype=np.float32))
         return vol
 
     # -- the operator ---------------------------------------------------------------
     def forward(self, x):
+        if self.use_gpu and array_module(x) is not np:
+            return self._forward_gpu(self._check_device(x, self.domain_shape, "volume"))
         x = self._check_volume(x)
         return self._forward_gpu(x) if self.use_gpu else self._forward_cpu(x)
 
     def adjoint(self, y):
+        if self.use_gpu and array_module(y) is not np:
+            return self._adjoint_gpu(self._check_device(y, self.range_shape, "projections"))
         y = self._check_data(y)
         return self._adjoint_gpu(y) if self.use_gpu else self._adjoint_cpu(y)
+
+    @staticmethod
+    def _check_device(a, shape, what):
+        if tuple(a.shape) != tuple(shape):
+            raise ValueError(f"{what} have shape {tuple(a.shape)}, projector expects {tuple(shape)}")
+        return a
 
     def __del__(self):
         proj_id = getattr(self, "_proj_id", None)
