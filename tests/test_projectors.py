@@ -252,4 +252,6 @@ def test_astra_gpu_follows_the_contract():
     a = isxt.projector(vol, scan).forward(x)
     b = gpu.forward(x)
     assert np.linalg.norm(a - b) / np.linalg.norm(a) < 0.02
-    assert adjoint_mismatch(gpu) < 1e-4  # ASTRA's GPU back-projector is matched, not exact
+    # ASTRA's GPU forward (ray-driven, interpolating) and back-projector (voxel-driven) are
+    # only approximately transposed
+    assert adjoint_mismatch(gpu) < 1e-2
