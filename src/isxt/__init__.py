@@ -15,18 +15,9 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from . import metrics
-from .acquisition import Acquisition, load_acquisition, prepare_scans
-from .align import AlignmentResult, align_full_field, align_interior, align_scans, read_shifts_csv, write_shifts_csv
-from .calibration import calibrate
-from .dose import dose_map, dose_ratio_full_to_roi, interior_intensity_equal_dose, mean_dose, protocol_dose
 from .errors import InputError, IsxtError, OutputError
-from .io import Stack, read_angles, read_stack, read_volume, write_stack, write_volume
 from .geometry import ScanGeometry, VolumeGeometry, angles_180, angles_360_interleaved
 from .nullspace import NullSpaceResult, null_space
-from .phantoms import Material, Phantom, bacteria_phantom, cell_phantom, lac, load_phantom
-from .optics import XM2_35NM, XM2_60NM, ZonePlate
-from .sampling import angles_for_power
-from .simulate import DepthPSFProjector, band_limit, beer_lambert, poisson_noise, simulate_projections
 from .operators import convolve_detector, gaussian_kernel, power_norm, scale, stack
 from .projectors import projector
 from .reconstruct import Scan, build_operator, reconstruct
@@ -43,6 +34,64 @@ from .solvers import (
     pwls,
     sirt,
 )
+
+# The workflow layers (files, phantoms, optics, alignment...) pull in xraydb,
+# scipy.signal, h5py and friends: load them on first use, so that `import isxt`
+# and the command line start quickly.
+_LAZY = {
+    "Acquisition": "acquisition",
+    "load_acquisition": "acquisition",
+    "prepare_scans": "acquisition",
+    "AlignmentResult": "align",
+    "align_full_field": "align",
+    "align_interior": "align",
+    "align_scans": "align",
+    "read_shifts_csv": "align",
+    "write_shifts_csv": "align",
+    "calibrate": "calibration",
+    "dose_map": "dose",
+    "dose_ratio_full_to_roi": "dose",
+    "interior_intensity_equal_dose": "dose",
+    "mean_dose": "dose",
+    "protocol_dose": "dose",
+    "Stack": "io",
+    "read_angles": "io",
+    "read_stack": "io",
+    "read_volume": "io",
+    "write_stack": "io",
+    "write_volume": "io",
+    "Material": "phantoms",
+    "Phantom": "phantoms",
+    "bacteria_phantom": "phantoms",
+    "cell_phantom": "phantoms",
+    "lac": "phantoms",
+    "load_phantom": "phantoms",
+    "XM2_35NM": "optics",
+    "XM2_60NM": "optics",
+    "ZonePlate": "optics",
+    "angles_for_power": "sampling",
+    "DepthPSFProjector": "simulate",
+    "band_limit": "simulate",
+    "beer_lambert": "simulate",
+    "poisson_noise": "simulate",
+    "simulate_projections": "simulate",
+}
+
+
+def __getattr__(name):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'isxt' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = [
     "__version__",
