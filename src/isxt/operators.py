@@ -20,6 +20,8 @@ __all__ = [
     "stack",
     "scale",
     "convolve_detector",
+    "CroppedOperator",
+    "crop_detector",
     "gaussian_kernel",
     "gaussian_fwhm_to_sigma",
     "power_norm",
@@ -294,6 +296,43 @@ def convolve_detector(op, kernel):
         2D kernel with odd sides, in detector pixels (see :func:`gaussian_kernel`).
     """
     return ConvolvedOperator(op, kernel)
+
+
+class CroppedOperator(Operator):
+    """The central window of every projection of ``op`` (adjoint: zero padding).
+
+    Used to model a detector whose PSF blurs in light from just outside its
+    edges: project onto a detector wider by the kernel's half-width, blur,
+    then keep the real detector's pixels.
+    """
+
+    def __init__(self, op, margins):
+        rows_margin, cols_margin = (int(m) for m in margins)
+        n, rows, cols = op.range_shape
+        if min(rows_margin, cols_margin) < 0 or 2 * rows_margin >= rows or 2 * cols_margin >= cols:
+            raise ValueError(f"margins {margins} do not fit the detector {rows} × {cols}")
+        self.op = op
+        self.margins = (rows_margin, cols_margin)
+        self.domain_shape = op.domain_shape
+        self.range_shape = (n, rows - 2 * rows_margin, cols - 2 * cols_margin)
+
+    def _window(self):
+        (mr, mc), (_, rows, cols) = self.margins, self.range_shape
+        return (slice(None), slice(mr, mr + rows), slice(mc, mc + cols))
+
+    def forward(self, x):
+        return array_module(x).ascontiguousarray(self.op.forward(x)[self._window()])
+
+    def adjoint(self, y):
+        xp = array_module(y)
+        full = xp.zeros(self.op.range_shape, dtype=np.float32)
+        full[self._window()] = y
+        return self.op.adjoint(full)
+
+
+def crop_detector(op, margins):
+    """Keep the central window of ``op``'s projections, ``margins = (rows, cols)`` pixels in from each edge."""
+    return CroppedOperator(op, margins)
 
 
 def power_norm(op, iterations=20, seed=0):

@@ -14,7 +14,7 @@ import numpy as np
 
 from .errors import InputError
 from .geometry import ScanGeometry, VolumeGeometry
-from .operators import convolve_detector, gaussian_kernel, stack
+from .operators import convolve_detector, crop_detector, gaussian_kernel, stack
 from .projectors import projector
 
 __all__ = ["Scan", "reconstruct", "build_operator", "METHODS"]
@@ -78,10 +78,20 @@ class Scan:
 
 
 def build_operator(scan, volume, backend="numba"):
-    """The forward model of one scan: projector, then the detector PSF if any."""
-    op = projector(volume, scan.geometry, backend=backend)
+    """The forward model of one scan: projector, then the detector PSF if any.
+
+    With a PSF the projection is computed on a detector wider by the kernel's
+    half-width on every side, blurred, and cropped to the real detector: a
+    truncated (interior) detector receives light blurred in from just outside
+    its edges, which zero padding at the edge would model as missing.
+    """
     kernel = scan.kernel()
-    return op if kernel is None else convolve_detector(op, kernel)
+    if kernel is None:
+        return projector(volume, scan.geometry, backend=backend)
+    g = scan.geometry
+    margins = (kernel.shape[0] // 2, kernel.shape[1] // 2)
+    wide = ScanGeometry(g.angles, (g.rows + 2 * margins[0], g.cols + 2 * margins[1]), g.pixel_size, g.center, g.shifts)
+    return crop_detector(convolve_detector(projector(volume, wide, backend=backend), kernel), margins)
 
 
 def _as_scans(scans):
