@@ -44,7 +44,9 @@ CONFIGS = {
                   n_full=(2, 3, 9, 18, 32, 49, 69, 94, 122, 154, 190, 229, 273), iterations=200, null_iterations=200),
 }
 
-PAPER_TABLE = Path("/work/shared/paper/tables/interior_nullspace.csv")
+# The paper's published Fig. 2 numbers, when a checkout has the project's shared/ folder beside
+# it (it is not shipped with the package): overlaid on the plot for comparison.
+PAPER_TABLE = Path(__file__).resolve().parents[3].parent / "shared" / "paper" / "tables" / "interior_nullspace.csv"
 
 
 def _row(method, n_full, setup, x, ns, info):
