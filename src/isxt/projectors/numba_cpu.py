@@ -21,9 +21,16 @@ Speed comes from three choices:
   have fixed trip counts and no edge tests; voxels that cannot reach the
   detector (interior scans) are excluded per row analytically;
 * slices are padded to a multiple of :data:`_LANES` and moved in chunks of
-  one SIMD register by a small LLVM intrinsic (:func:`_axpy_lanes`); a single
-  slice (2D) has its own kernels that loop tap by tap over a whole row
-  (the adjoint's loop vectorises with gathers).
+  one SIMD register by small LLVM intrinsics (:func:`_axpy_lanes`, the
+  ``_lanes_*`` family); buffers are 64-byte aligned so that no register
+  access straddles two cache lines; a single slice (2D) has its own kernels
+  that loop tap by tap over a whole row (the adjoint's loop vectorises with
+  gathers);
+* the forward pass keeps the (up to 3) detector columns a voxel touches in
+  registers and slides this window along the row (:func:`_window_row`), so
+  each voxel costs one plain store instead of one read-modify-write per tap;
+  views where that does not apply (more taps, steps of a column or more)
+  scatter tap by tap.
 """
 
 from __future__ import annotations
@@ -33,7 +40,7 @@ import numpy as np
 from llvmlite import ir
 from numba import types
 from numba.core import cgutils
-from numba.extending import intrinsic
+from numba.extending import intrinsic, models, register_model
 
 from ._footprint import axial_weights, trapezoid_cdf, trapezoid_params
 from .base import Projector
@@ -78,6 +85,132 @@ def _axpy_lanes(typingctx, y, y_start, alpha, x, x_start):
         return context.get_dummy_value()
 
     return sig, codegen
+
+
+class _LanesType(types.Type):
+    """One SIMD register of :data:`_LANES` float32, held as an LLVM vector value.
+
+    Lets a kernel keep z-chunks in registers across loop iterations (LLVM
+    promotes such local variables) instead of going through memory.
+    """
+
+    def __init__(self):
+        super().__init__(name=f"lanes{_LANES}")
+
+
+_lanes = _LanesType()
+_VEC = ir.VectorType(ir.FloatType(), _LANES)
+
+
+@register_model(_LanesType)
+class _LanesModel(models.PrimitiveModel):
+    def __init__(self, dmm, fe_type):
+        super().__init__(dmm, fe_type, _VEC)
+
+
+def _lanes_ptr(context, builder, array_type, array, start):
+    data = context.make_array(array_type)(context, builder, array).data
+    return builder.bitcast(builder.gep(data, [start]), _VEC.as_pointer())
+
+
+@intrinsic
+def _lanes_load(typingctx, x, x_start):
+    """``x.flat[x_start:x_start + _LANES]`` as a register (C-contiguous float32 ``x``, in bounds)."""
+
+    def codegen(context, builder, signature, args):
+        return builder.load(_lanes_ptr(context, builder, signature.args[0], args[0], args[1]), align=4)
+
+    return _lanes(x, x_start), codegen
+
+
+@intrinsic
+def _lanes_store(typingctx, y, y_start, v):
+    """``y.flat[y_start:y_start + _LANES] = v`` (C-contiguous float32 ``y``, in bounds)."""
+
+    def codegen(context, builder, signature, args):
+        builder.store(args[2], _lanes_ptr(context, builder, signature.args[0], args[0], args[1]), align=4)
+        return context.get_dummy_value()
+
+    return types.void(y, y_start, v), codegen
+
+
+@intrinsic
+def _lanes_fma(typingctx, acc, alpha, v):
+    """``acc + alpha * v``."""
+
+    def codegen(context, builder, signature, args):
+        acc_v, a, v = args
+        a32 = context.cast(builder, a, signature.args[1], types.float32)
+        splat = builder.insert_element(ir.Constant(_VEC, ir.Undefined), a32, ir.Constant(ir.IntType(32), 0))
+        zeros = ir.Constant(ir.VectorType(ir.IntType(32), _LANES), [0] * _LANES)
+        splat = builder.shuffle_vector(splat, ir.Constant(_VEC, ir.Undefined), zeros)
+        fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(_VEC, [_VEC] * 3), f"llvm.fma.v{_LANES}f32")
+        return builder.call(fma, [splat, v, acc_v])
+
+    return _lanes(acc, alpha, v), codegen
+
+
+@intrinsic
+def _lanes_select(typingctx, flag, a, b):
+    """``a if flag else b`` without a branch (``flag`` an integer)."""
+
+    def codegen(context, builder, signature, args):
+        f, a, b = args
+        cond = builder.icmp_signed("!=", f, ir.Constant(f.type, 0))
+        return builder.select(cond, a, b)
+
+    return _lanes(flag, a, b), codegen
+
+
+@numba.njit(cache=True, fastmath=True)
+def _window_row(vol_t, j, i0, n, first, w, out, a):
+    """Add one volume row's projection to view ``a`` with the detector columns in registers.
+
+    For views with at most 3 taps and a footprint step below one column,
+    ``first`` changes by 0 or 1 from voxel to voxel (walking the row in the
+    direction in which it grows). The 3 columns a voxel touches are then
+    held in registers: when the window advances, the column leaving it is
+    complete, and the entering one is loaded. Each voxel costs one voxel load,
+    one detector load and one plain store, and no voxel waits on a store of
+    the previous one (the tap-wise scatter's read-modify-writes do, whenever
+    neighbouring voxels hit the same column). ``w`` needs 3 rows (a zero row
+    for 2-tap views).
+    """
+    _, nx, n_chunks, _ = vol_t.shape
+    _, cols_pad, _, _ = out.shape
+    if n == 0:
+        return
+    stride = n_chunks * _LANES
+    q_last = n - 1
+    reverse = first[q_last] < first[0]
+    q0 = q_last if reverse else 0
+    q_dir = -1 if reverse else 1
+    row = (j * nx + i0) * stride
+    view = a * cols_pad * stride
+    for k in range(0, stride, _LANES):
+        f = np.int64(first[q0])
+        c0 = _lanes_load(out, view + f * stride + k)
+        c1 = _lanes_load(out, view + (f + 1) * stride + k)
+        c2 = _lanes_load(out, view + (f + 2) * stride + k)
+        for p in range(n):
+            q = q0 + q_dir * p
+            f_next = np.int64(first[q])
+            move = f_next - f
+            f = f_next
+            # the column entering the window, with what earlier rows left there
+            entering = _lanes_load(out, view + (f + 2) * stride + k)
+            c0 = _lanes_select(move, c1, c0)
+            c1 = _lanes_select(move, c2, c1)
+            c2 = _lanes_select(move, entering, c2)
+            v = _lanes_load(vol_t, row + q * stride + k)
+            c0 = _lanes_fma(c0, w[0, q], v)
+            c1 = _lanes_fma(c1, w[1, q], v)
+            c2 = _lanes_fma(c2, w[2, q], v)
+            # column f is final once the window moves on; until then the
+            # store is simply repeated
+            _lanes_store(out, view + f * stride + k, c0)
+        _lanes_store(out, view + (f + 1) * stride + k, c1)
+        _lanes_store(out, view + (f + 2) * stride + k, c2)
 
 
 @numba.njit(cache=True)
@@ -146,7 +279,8 @@ def _forward_inplane(vol_t, t_rows, steps, footprints, taps, pad, row_block, out
     """Voxel-driven in-plane projection.
 
     ``vol_t[j, i, k, l]`` holds slice ``k * _LANES + l``; ``out[a, c, k, l]``
-    is the detector with ``pad`` extra columns on both sides.
+    is the detector with ``pad`` extra columns on both sides. Rows go
+    through :func:`_window_row` where the view allows, else tap by tap.
     """
     ny, nx, n_chunks, _ = vol_t.shape
     n_angles, cols_pad, _, _ = out.shape
@@ -156,14 +290,20 @@ def _forward_inplane(vol_t, t_rows, steps, footprints, taps, pad, row_block, out
         j1 = min(j0 + row_block, ny)
         for a in numba.prange(n_angles):
             first = np.empty(nx, dtype=np.uint64)
-            w = np.empty((max_taps, nx), dtype=np.float32)
+            # _window_row reads 3 tap rows: the unused one stays zero
+            w = np.zeros((max(max_taps, 3), nx), dtype=np.float32)
             offset = np.empty(nx, dtype=np.float32)
             left_cdf = np.empty(nx, dtype=np.float32)
             hw = np.float64(footprints[a, 0])
             n_taps = taps[a]
+            # see _window_row; |step| < 1 keeps first[] moving by at most 1
+            windowed = n_taps <= 3 and abs(steps[a]) < 1.0 - 1e-9
             for j in range(j0, j1):
                 i0, i1 = _voxel_range(t_rows[a, j], steps[a], hw, cols, nx)
                 _row_footprints(t_rows[a, j], steps[a], i0, i1 - i0, footprints[a], n_taps, pad, first, w, offset, left_cdf)
+                if windowed:
+                    _window_row(vol_t, j, i0, i1 - i0, first, w, out, a)
+                    continue
                 # tap-major: consecutive voxels mostly hit different columns, so
                 # their read-modify-writes do not wait on each other
                 for m in range(n_taps):
@@ -293,6 +433,19 @@ def _axial_adjoint(y, first_row, weights, out, col_offset=0):
                     out[a, c + col_offset, k] += w * y[a, r, c]
 
 
+def _aligned_zeros(shape):
+    """float32 zeros whose data starts on a 64-byte boundary.
+
+    The kernels move whole 64-byte SIMD registers; numpy only guarantees
+    16-byte alignment, and then every register load or store straddles two
+    cache lines (and a straddling store cannot be forwarded to the next load).
+    """
+    n = int(np.prod(shape))
+    raw = np.zeros(n + _LANES, dtype=np.float32)
+    skip = (-raw.ctypes.data % 64) // 4
+    return raw[skip:skip + n].reshape(shape)
+
+
 def _chunked(a):
     """View of ``(..., nz_padded)`` as ``(..., nz_padded / _LANES, _LANES)``."""
     return a.reshape(a.shape[:-1] + (a.shape[-1] // _LANES, _LANES))
@@ -336,11 +489,11 @@ class NumbaProjector(Projector):
     def forward(self, x):
         x = self._check_volume(x)
         nz, ny, nx = self.domain_shape
-        s = np.zeros(self._padded_shape(), dtype=np.float32)
+        s = _aligned_zeros(self._padded_shape())
         if nz == 1:
             _forward_inplane_2d(np.ascontiguousarray(x[0]), *self._geometry_args(), s.reshape(s.shape[:2]))
         else:
-            vol_t = np.zeros((ny, nx, self._nz_padded), dtype=np.float32)
+            vol_t = _aligned_zeros((ny, nx, self._nz_padded))
             vol_t[:, :, :nz] = x.transpose(1, 2, 0)
             row_block = max(1, _TILE_ELEMENTS // (nx * self._nz_padded))
             _forward_inplane(_chunked(vol_t), *self._geometry_args(), row_block, _chunked(s))
@@ -351,13 +504,13 @@ class NumbaProjector(Projector):
     def adjoint(self, y):
         y = self._check_data(y)
         nz, ny, nx = self.domain_shape
-        s = np.zeros(self._padded_shape(), dtype=np.float32)
+        s = _aligned_zeros(self._padded_shape())
         _axial_adjoint(y, self._first_row, self._axial, s, self._pad)
         if nz == 1:
             image = np.zeros((ny, nx), dtype=np.float32)
             _adjoint_inplane_2d(s.reshape(s.shape[:2]), *self._geometry_args(), image)
             return image[None]
-        vol_t = np.zeros((ny, nx, self._nz_padded), dtype=np.float32)
+        vol_t = _aligned_zeros((ny, nx, self._nz_padded))
         view_block = max(1, _TILE_ELEMENTS // (s.shape[1] * self._nz_padded))
         _adjoint_inplane(_chunked(s), *self._geometry_args(), view_block, _chunked(vol_t))
         return np.ascontiguousarray(vol_t[:, :, :nz].transpose(2, 0, 1))
