@@ -55,6 +55,21 @@ _KG_PER_GCM3_UM3 = 1e-15
 _VIEW_BLOCK = 16  # views per kernel call, for the progress bar
 
 
+@numba.njit(cache=True, inline="always")
+def _first_crossing(index, position, direction, half, voxel):
+    """Ray marching along one axis: ``(step, t of the next voxel boundary, t between boundaries)``.
+
+    The ray is at ``position + t * direction`` and currently in voxel ``index``
+    of a grid starting at ``-half``; an axis the ray does not move along never
+    gets crossed.
+    """
+    if direction > 1e-12:
+        return 1, ((index + 1) * voxel - half - position) / direction, voxel / direction
+    if direction < -1e-12:
+        return -1, (index * voxel - half - position) / direction, -voxel / direction
+    return 0, np.inf, np.inf
+
+
 @numba.njit(parallel=True, cache=True)
 def _deposit(mu_t, out_t, cos_a, sin_a, offsets, ray_u, photons, half_x, half_y, voxel, k_chunk):
     """Add the photons absorbed per voxel (in photons) to ``out_t`` (ny, nx, nz).
@@ -108,30 +123,8 @@ def _deposit(mu_t, out_t, cos_a, sin_a, offsets, ray_u, photons, half_x, half_y,
                 j = int(np.floor((py + tm * wy + half_y) / voxel))
                 i = min(max(i, 0), nx - 1)
                 j = min(max(j, 0), ny - 1)
-                if wx > 1e-12:
-                    step_i = 1
-                    t_x = ((i + 1) * voxel - half_x - px) / wx
-                    dt_x = voxel / wx
-                elif wx < -1e-12:
-                    step_i = -1
-                    t_x = (i * voxel - half_x - px) / wx
-                    dt_x = -voxel / wx
-                else:
-                    step_i = 0
-                    t_x = inf
-                    dt_x = inf
-                if wy > 1e-12:
-                    step_j = 1
-                    t_y = ((j + 1) * voxel - half_y - py) / wy
-                    dt_y = voxel / wy
-                elif wy < -1e-12:
-                    step_j = -1
-                    t_y = (j * voxel - half_y - py) / wy
-                    dt_y = -voxel / wy
-                else:
-                    step_j = 0
-                    t_y = inf
-                    dt_y = inf
+                step_i, t_x, dt_x = _first_crossing(i, px, wx, half_x, voxel)
+                step_j, t_y, dt_y = _first_crossing(j, py, wy, half_y, voxel)
                 for k in range(k0, k1):
                     trans[k - k0] = photons[a, k]
                 t = t_in
