@@ -33,6 +33,7 @@ __all__ = [
     "make_setup",
     "simulate",
     "simulate_zone_plate",
+    "zone_plate_data",
     "oracle_reconstruct",
     "claim",
     "prepare_outputs",
@@ -128,6 +129,11 @@ def simulate(setup, scan, psf=None, photons=None, seed=0, flat_field="flat"):
 
 
 def simulate_zone_plate(setup, scan, zone_plate, photons=None, seed=0):
+    """:func:`zone_plate_data` from the setup's fine phantom."""
+    return zone_plate_data(setup.fine, setup.truth_fine, scan, zone_plate, photons=photons, seed=seed)
+
+
+def zone_plate_data(fine, truth_fine, scan, zone_plate, photons=None, seed=0):
     """Absorption data through the depth-dependent zone-plate PSF, without losing signal at the z edges.
 
     The experiments use thin slabs (a few slices), while the PSF reaches
@@ -146,13 +152,13 @@ def simulate_zone_plate(setup, scan, zone_plate, photons=None, seed=0):
 
     from ..geometry import ScanGeometry
 
-    size = DepthPSFProjector(setup.fine, scan.subset([0]), zone_plate).kernels.shape[-1]
+    size = DepthPSFProjector(fine, scan.subset([0]), zone_plate).kernels.shape[-1]
     half = size // 2
     # a truncated (interior) detector still receives what the PSF blurs in from just outside it: simulate a
     # detector wider by the PSF reach on both sides (same centre, so the columns align) and crop
     wide = ScanGeometry(scan.angles, (scan.rows, scan.cols + 2 * half), scan.pixel_size, scan.center, scan.shifts)
-    model = DepthPSFProjector(setup.fine, wide, zone_plate, kernel_size=size)
-    x = np.asarray(setup.truth_fine, dtype=np.float32)
+    model = DepthPSFProjector(fine, wide, zone_plate, kernel_size=size)
+    x = np.asarray(truth_fine, dtype=np.float32)
     y = np.zeros(scan.shape, dtype=np.float32)
     for a in range(scan.n_angles):
         acc = np.zeros((scan.rows + 2 * half, wide.cols))

@@ -26,6 +26,7 @@ from ..projectors import projector
 from ..reconstruct import Scan, reconstruct
 from ..simulate import band_limit, simulate_projections
 from ..solvers import Oracle
+from ._common import zone_plate_data
 
 __all__ = ["DemoConfig", "DemoResult", "cell_slab", "run_demo", "plot_demo"]
 
@@ -117,15 +118,7 @@ def _simulate(config, fine, scan, truth_fine, ozw):
         kernel = ZonePlate.xm2(round(ozw * 1000)).psf_2d(0.0, scan.pixel_size)
         return simulate_projections(truth_fine, fine, scan, psf=kernel).absorption
     if config.psf == "depth":  # depth-dependent PSF of the XM-2 zone plate, focus on the axis (slow)
-        # The slab is part of a taller cell: simulate with replicated slices above and below, so
-        # the PSF's vertical spread brings signal in as well as out, then keep the slab's rows.
-        pad = int(np.ceil(0.4 / fine.voxel_size))
-        tall = VolumeGeometry((fine.nz + 2 * pad, fine.ny, fine.nx), fine.voxel_size, fine.center)
-        extra = int(round(pad * fine.voxel_size / scan.pixel_size))
-        tall_scan = ScanGeometry(scan.angles, (scan.rows + 2 * extra, scan.cols), scan.pixel_size, scan.center, scan.shifts)
-        lac = np.pad(truth_fine, ((pad, pad), (0, 0), (0, 0)), mode="edge")
-        y = simulate_projections(lac, tall, tall_scan, psf=ZonePlate.xm2(round(ozw * 1000))).absorption
-        return np.ascontiguousarray(y[:, extra : extra + scan.rows])
+        return zone_plate_data(fine, truth_fine, scan, ZonePlate.xm2(round(ozw * 1000)))
     raise ValueError(f"unknown psf model {config.psf!r}; use 'zoneplate', 'depth', 'gaussian' or 'none'")
 
 
