@@ -258,16 +258,17 @@ def cell_phantom(
     counts["mitochondrion"] = (n, painted)
     stages.update()
 
+    def paint_spheres(kind, label, r_typical, r_min, r_max):
+        """Solid spheres of radius U(r_min, r_max)·scale at random places in the cytoplasm."""
+        n = n_objects(kind, 4 / 3 * np.pi * r_typical**3)
+        centers = cyto.sample(n, r_max * scale)
+        radii = np.maximum(rng.uniform(r_min, r_max, len(centers)) * scale, s)
+        painted = sum(paint_capsules(labels, geom, c, c, r, LABELS[label], only_cyto) > 0 for c, r in zip(centers, radii))
+        counts[kind] = (n, painted)
+        stages.update()
+
     # Lipid droplets: solid spheres.
-    r_ld = max(0.27 * scale, s)
-    n = n_objects("lipid_droplet", 4 / 3 * np.pi * r_ld**3)
-    centers = cyto.sample(n, 0.4 * scale)
-    radii = np.maximum(rng.uniform(0.15, 0.4, len(centers)) * scale, s)
-    painted = sum(
-        paint_capsules(labels, geom, c, c, r, LABELS["lipid_droplet"], only_cyto) > 0 for c, r in zip(centers, radii)
-    )
-    counts["lipid_droplet"] = (n, painted)
-    stages.update()
+    paint_spheres("lipid_droplet", "lipid_droplet", max(0.27 * scale, s), 0.15, 0.4)
 
     # Endosomes: membrane shell around a watery lumen.
     r_en = max(0.3 * scale, 3 * s)
@@ -326,13 +327,7 @@ def cell_phantom(
     stages.update()
 
     # Small vesicles: solid dense spheres.
-    r_ves = max(0.085 * scale, s)
-    n = n_objects("vesicle", 4 / 3 * np.pi * r_ves**3)
-    centers = cyto.sample(n, 0.12 * scale)
-    radii = np.maximum(rng.uniform(0.05, 0.12, len(centers)) * scale, s)
-    painted = sum(paint_capsules(labels, geom, c, c, r, LABELS["vesicle"], only_cyto) > 0 for c, r in zip(centers, radii))
-    counts["vesicle"] = (n, painted)
-    stages.update()
+    paint_spheres("vesicle", "vesicle", max(0.085 * scale, s), 0.05, 0.12)
 
     # -- surroundings --------------------------------------------------------------------
     if cap is not None:
