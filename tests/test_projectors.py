@@ -301,3 +301,18 @@ def test_volume_forward_equals_transposed_adjoint(pixel_factor, kind):
     x = np.random.default_rng(9).random(vol.shape, dtype=np.float32)
     expected = (dense @ x.ravel().astype(np.float64)).reshape(scan.shape)
     np.testing.assert_allclose(A.forward(x), expected, rtol=1e-5, atol=1e-6 * np.abs(expected).max())
+
+
+def test_as_scipy_operator_is_the_projector():
+    """`Operator.as_scipy()` hands the projector to scipy.sparse.linalg with the same adjoint."""
+    from scipy.sparse.linalg import lsqr
+
+    vol = isxt.VolumeGeometry((1, 12, 12), 0.1)
+    A = isxt.projector(vol, isxt.ScanGeometry(isxt.angles_180(24), (1, 18), 0.1))
+    x = np.random.default_rng(8).random(vol.shape, dtype=np.float32)
+    L = A.as_scipy()
+    v = np.random.default_rng(9).random(L.shape[0])
+    np.testing.assert_allclose(L.matvec(x.ravel()), A.forward(x).ravel(), rtol=1e-6)
+    np.testing.assert_allclose(L.rmatvec(v), A.adjoint(v.reshape(A.range_shape).astype(np.float32)).ravel(), rtol=1e-5)
+    solution = lsqr(L, A.forward(x).ravel(), atol=1e-10, btol=1e-10, iter_lim=500)[0]
+    np.testing.assert_allclose(solution, x.ravel(), atol=2e-3)

@@ -53,17 +53,6 @@ class Operator:
         """The adjoint as an operator."""
         return _Adjoint(self)
 
-    def ones_forward(self, like=None):
-        """``A 1``: the sum of weights along each ray (SIRT's ``1/R``)."""
-        xp = np if like is None else array_module(like)
-        return self.forward(xp.ones(self.domain_shape, dtype=np.float32))
-
-    def ones_adjoint(self, like=None):
-        """``Aᵀ 1``: the back-projection of ones (SIRT's ``1/C``)."""
-        xp = np if like is None else array_module(like)
-        ones = _ones_range(self.range_shape, xp)
-        return self.adjoint(ones)
-
     def as_scipy(self):
         """A :class:`scipy.sparse.linalg.LinearOperator` on flattened float64 vectors."""
         from scipy.sparse.linalg import LinearOperator
@@ -80,12 +69,6 @@ class Operator:
             return self.adjoint(np.asarray(v, np.float32).reshape(self.range_shape)).ravel().astype(np.float64)
 
         return LinearOperator((n_out, n_in), matvec=mv, rmatvec=rmv, dtype=np.float64)
-
-
-def _ones_range(shape, xp):
-    if isinstance(shape, list):
-        return [xp.ones(s, dtype=np.float32) for s in shape]
-    return xp.ones(shape, dtype=np.float32)
 
 
 class _Adjoint(Operator):
