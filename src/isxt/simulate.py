@@ -183,8 +183,7 @@ class DepthPSFProjector(Operator):
     The detector is zero beyond its edges, so light the PSF spreads past an
     edge is lost and none comes in. For a thin slab of a taller object, or a
     truncated (interior) detector, simulate a taller volume / wider detector
-    and crop, as :func:`isxt.experiments._common.simulate_zone_plate` and the
-    demo do.
+    and crop: :meth:`simulate` does that.
 
     Parameters
     ----------
@@ -281,6 +280,35 @@ class DepthPSFProjector(Operator):
                 acc += _convolve(proj.astype(np.float64), self.kernels[s])
             out[a] = acc
         return out
+
+    def simulate(self, x):
+        """Noiseless absorption as the microscope records it, for simulating data.
+
+        :meth:`forward` is the linear model with a zero detector boundary (what
+        the adjoint transposes). Real data lose no light at the detector's
+        edges: here each slab image is extended along the rows by repeating
+        its edge rows (a sample continuing above and below a thin slab), and
+        the detector is simulated wider by the PSF's reach and cropped, so a
+        truncated detector receives what is blurred in from just outside it.
+        """
+        x = np.asarray(x, dtype=np.float32)
+        if x.shape != self.domain_shape:
+            raise InputError(f"volume has shape {x.shape}, DepthPSFProjector expects {self.domain_shape}")
+        size = self.kernels.shape[-1]
+        half = size // 2
+        g = self.scan
+        # same centre, so the wide detector's column c + half is this detector's column c
+        wide = ScanGeometry(g.angles, (g.rows, g.cols + 2 * half), g.pixel_size, g.center, g.shifts)
+        model = DepthPSFProjector(self.volume, wide, self.zone_plate, n_slabs=self.n_slabs, focus=self.focus,
+                                  backend=self.backend, kernel_size=size, polychromatic=self.polychromatic)
+        y = np.zeros(self.range_shape, dtype=np.float32)
+        for a in tqdm(range(g.n_angles), desc="depth-PSF simulation", disable=not self.progress, leave=False):
+            acc = np.zeros((g.rows + 2 * half, wide.cols))
+            for s, w in model._weights(a):
+                proj = model._views[a].forward(x * w[None].astype(np.float32))[0].astype(np.float64)
+                acc += fftconvolve(np.pad(proj, ((half, half), (0, 0)), mode="edge"), model.kernels[s], mode="same")
+            y[a] = acc[half : half + g.rows, half : half + g.cols]
+        return y
 
     def adjoint(self, y):
         y = np.asarray(y, dtype=np.float64)
