@@ -111,11 +111,18 @@ pixel_size_um = 0
 angles = "missing.txt"
 psf = {fwhm_um = 0.03, zone_plate_ozw_um = 0.03}"""
     with pytest.raises(InputError) as info:
-        load_acquisition(_toml(tmp_path, lines, extra='stop = "discrepancy"\nbackend = "gpu"\nfoo = 1'))
+        load_acquisition(_toml(tmp_path, lines, extra='stop = "discrepancy"\nbackend = "gpu"\ndevice = "cuda"\nfoo = 1'))
     msg = str(info.value)
-    for key in ("kind", "pixel_size_um", "angles", "psf", "backend", "reconstruction.foo"):
+    for key in ("kind", "pixel_size_um", "angles", "psf", "backend", "reconstruction.device", "reconstruction.foo"):
         assert key in msg, key
     assert "did you mean 'absorption'" in msg
+
+
+def test_gpu_device_needs_the_astra_backend(tmp_path):
+    scan, x, y = _data(tmp_path)
+    write_stack(tmp_path / "s.npy", y)
+    with pytest.raises(InputError, match="reconstruction.device.*needs backend='astra'"):
+        load_acquisition(_toml(tmp_path, 'file = "s.npy"', extra='device = "gpu"'))
 
 
 def test_schema_is_documented():

@@ -5,7 +5,7 @@ import pytest
 
 import isxt
 from isxt.operators import adjoint_mismatch, convolve_detector, gaussian_kernel, scale, stack
-from isxt.projectors.astra import astra_available
+from isxt.projectors.astra import AstraProjector, astra_available
 
 needs_astra = pytest.mark.skipif(not astra_available(), reason="astra-toolbox not installed")
 
@@ -161,7 +161,8 @@ def test_adjoint_identity(name):
 def test_astra_adjoint_identity():
     vol = isxt.VolumeGeometry((3, 20, 22), 0.05)
     scan = isxt.ScanGeometry.interior(vol, 11, 0.05, roi_diameter=0.6, roi_center=(0.1, 0.0))
-    assert adjoint_mismatch(isxt.projector(vol, scan, backend="astra")) < 1e-5
+    # ASTRA's CPU 'linear' projector is an exact transpose (its GPU projectors are not: tests/test_gpu.py)
+    assert adjoint_mismatch(AstraProjector(vol, scan, use_gpu=False)) < 1e-5
 
 
 def smooth_phantom(vol):
@@ -233,28 +234,6 @@ def test_single_slice_kernels_match_the_volume_kernels(kind):
     np.testing.assert_allclose(a_flat.adjoint(y)[0], a_thick.adjoint(y)[0], rtol=1e-5, atol=1e-7)
     for seed in range(2):
         assert adjoint_mismatch(a_flat, seed=seed) < 1e-5
-
-
-def _cuda():
-    from isxt.projectors.astra import cuda_available
-
-    return cuda_available()
-
-
-@pytest.mark.skipif(not _cuda(), reason="needs ASTRA with a CUDA GPU")
-def test_astra_gpu_follows_the_contract():
-    """On a GPU host: ASTRA's parallel3d_vec path agrees with numba and has an exact adjoint."""
-    vol = isxt.VolumeGeometry((8, 64, 64), 0.08, center=(0.1, -0.1, 0.05))
-    x = smooth_phantom(vol)
-    scan = isxt.ScanGeometry.interior(vol, 60, 0.08, roi_diameter=2.4, roi_center=(0.9, -0.6))
-    gpu = isxt.projector(vol, scan, backend="astra")
-    assert gpu.use_gpu
-    a = isxt.projector(vol, scan).forward(x)
-    b = gpu.forward(x)
-    assert np.linalg.norm(a - b) / np.linalg.norm(a) < 0.02
-    # ASTRA's GPU forward (ray-driven, interpolating) and back-projector (voxel-driven) are
-    # only approximately transposed
-    assert adjoint_mismatch(gpu) < 1e-2
 
 
 def test_psf_on_a_truncated_detector_blurs_in_light_from_outside():

@@ -251,6 +251,23 @@ def test_make_subsets_partitions_views_of_projectors_and_stacks():
     np.testing.assert_allclose(x_osem, mlem(A1, y1, iterations=4), rtol=1e-5, atol=1e-7)
 
 
+def test_subsets_of_a_blurred_truncated_scan_are_its_views():
+    """OSEM splits PSF models (project wide, blur, crop) into view subsets too."""
+    from isxt.geometry import ScanGeometry, VolumeGeometry
+    from isxt.reconstruct import Scan, build_operator
+
+    vol = VolumeGeometry((2, 16, 16), voxel_size=0.1)
+    g = ScanGeometry.interior(vol, 9, 0.1, roi_diameter=0.8)
+    A = build_operator(Scan(g, np.zeros(g.shape, np.float32), psf=0.25), vol)
+    x = np.random.default_rng(31).random(vol.shape, dtype=np.float32)
+    y = A.forward(x)
+    parts = make_subsets(A, y, 3)
+    np.testing.assert_allclose(parts[2][0].forward(x), y[2::3], rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(sum(As.adjoint(ys) for As, ys in parts), A.adjoint(y), rtol=1e-5, atol=1e-6)
+    with pytest.raises(InputError, match="cannot split"):
+        make_subsets(Dense(np.eye(3, dtype=np.float32)), np.ones(3, np.float32), 2)
+
+
 # ------------------------------------------------------------------ weighted LS
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["array_module", "ndimage_module", "vdot", "norm2", "zeros_like", "combine", "apply"]
+__all__ = ["array_module", "ndimage_module", "to_numpy", "like", "vdot", "norm2", "zeros_like", "combine", "apply"]
 
 
 def array_module(x):
@@ -32,6 +32,25 @@ def ndimage_module(x):
     import cupyx.scipy.ndimage
 
     return cupyx.scipy.ndimage
+
+
+def to_numpy(x):
+    """A numpy array of ``x`` (copied from the device for cupy arrays)."""
+    if array_module(x) is np:
+        return np.asarray(x)
+    return x.get()
+
+
+def like(a, reference):
+    """``a`` (array, list of arrays or scalar) on the array module of ``reference``."""
+    if a is None or np.isscalar(a):
+        return a
+    if isinstance(a, (list, tuple)):
+        return [like(b, reference) for b in a]
+    xp = array_module(reference)
+    if array_module(a) is xp:
+        return a
+    return xp.asarray(a) if xp is not np else to_numpy(a)
 
 
 def apply(fn, *blocks):

@@ -24,7 +24,7 @@ from .errors import InputError
 from .geometry import ScanGeometry, VolumeGeometry
 from .io import detect_format, read_angles, read_shifts, read_stack, to_radians
 from .io.angles import normalize_unit
-from .reconstruct import METHODS, Scan
+from .reconstruct import DEVICES, METHODS, Scan
 
 __all__ = [
     "Acquisition",
@@ -52,7 +52,7 @@ SCHEMA = {
     ),
     "psf": ("fwhm_um", "zone_plate_ozw_um"),
     "crop": ("rows", "cols"),
-    "reconstruction": ("method", "iterations", "stop", "nonneg", "backend", "n_subsets"),
+    "reconstruction": ("method", "iterations", "stop", "nonneg", "backend", "device", "n_subsets"),
     "output": ("dir", "volume", "format", "provenance", "quicklook"),
     "calibration": ("reference", "target", "model", "apply", "angle_tolerance_deg"),
 }
@@ -660,6 +660,7 @@ def _reconstruction(table, problems):
         "stop": _choice(table.get("stop", "fixed"), STOPS, "reconstruction.stop", problems),
         "nonneg": _bool(table.get("nonneg", False), "reconstruction.nonneg", problems),
         "backend": _choice(table.get("backend", "numba"), BACKENDS, "reconstruction.backend", problems),
+        "device": _choice(table.get("device", "auto"), DEVICES, "reconstruction.device", problems),
         "n_subsets": _integer(table.get("n_subsets", 8), "reconstruction.n_subsets", problems),
     }
     if out["backend"] == "astra":
@@ -667,6 +668,13 @@ def _reconstruction(table, problems):
             import astra  # noqa: F401
         except ImportError:
             problems.add("reconstruction.backend", "'astra' needs the astra-toolbox package; install it or use 'numba'")
+    if out["device"] == "gpu" and out["backend"] in BACKENDS:
+        from .reconstruct import resolve_device
+
+        try:
+            resolve_device("gpu", out["backend"])
+        except InputError as e:
+            problems.add("reconstruction.device", str(e))
     return out
 
 

@@ -142,6 +142,13 @@ class ScaledOperator(Operator):
     def adjoint(self, y):
         return self.op.adjoint(apply(lambda b, w: (b * w).astype(np.float32, copy=False), y, self._w()))
 
+    def subset(self, indices):
+        """The weighted operator on views ``indices`` (per-view weights travel with their views)."""
+        w = self.weights
+        if getattr(w, "ndim", 0) == 3 and w.shape[0] > 1:
+            w = w[indices]
+        return ScaledOperator(self.op.subset(indices), w)
+
     def _w(self):
         if isinstance(self.range_shape, list) and not isinstance(self.weights, (list, tuple)):
             return [self.weights] * len(self.range_shape)
@@ -255,6 +262,10 @@ class ConvolvedOperator(Operator):
         self.domain_shape = op.domain_shape
         self.range_shape = op.range_shape
 
+    def subset(self, indices):
+        """The blurred operator on views ``indices`` (for ordered subsets)."""
+        return ConvolvedOperator(self.op.subset(indices), self.kernel)
+
     def _k(self, like):
         xp = array_module(like)
         return xp.asarray(self.kernel[None])
@@ -298,6 +309,10 @@ class CroppedOperator(Operator):
         self.margins = (rows_margin, cols_margin)
         self.domain_shape = op.domain_shape
         self.range_shape = (n, rows - 2 * rows_margin, cols - 2 * cols_margin)
+
+    def subset(self, indices):
+        """The cropped operator on views ``indices`` (for ordered subsets)."""
+        return CroppedOperator(self.op.subset(indices), self.margins)
 
     def _window(self):
         (mr, mc), (_, rows, cols) = self.margins, self.range_shape

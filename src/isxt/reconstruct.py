@@ -12,14 +12,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ._array import like, to_numpy
 from .errors import InputError
 from .geometry import ScanGeometry, VolumeGeometry
 from .operators import convolve_detector, crop_detector, gaussian_kernel, stack
 from .projectors import projector
 
-__all__ = ["Scan", "reconstruct", "build_operator", "METHODS"]
+__all__ = ["Scan", "reconstruct", "build_operator", "resolve_device", "METHODS", "DEVICES"]
 
 METHODS = ("cgls", "sirt", "mlem", "osem", "pwls")
+DEVICES = ("auto", "cpu", "gpu")
 
 
 @dataclass
@@ -94,6 +96,33 @@ def build_operator(scan, volume, backend="numba"):
     return crop_detector(convolve_detector(projector(volume, wide, backend=backend), kernel), margins)
 
 
+def resolve_device(device, backend):
+    """``'cpu'`` or ``'gpu'`` for a ``device`` argument (see :func:`reconstruct`)."""
+    if device not in DEVICES:
+        raise InputError(f"unknown device {device!r}; choose one of {', '.join(DEVICES)}")
+    if device == "cpu" or (device == "auto" and backend != "astra"):
+        return "cpu"
+    from .projectors.astra import astra_available, cuda_available
+
+    problem = None
+    if backend != "astra":
+        problem = f"device='gpu' needs backend='astra' (ASTRA's CUDA projectors), not {backend!r}"
+    elif not astra_available():
+        problem = "device='gpu' needs the ASTRA toolbox: pip install 'isxt[astra]'"
+    elif not cuda_available():
+        problem = "device='gpu' needs a CUDA build of ASTRA and a visible GPU; none was found (use device='cpu')"
+    else:
+        try:
+            import cupy  # noqa: F401
+        except ImportError:
+            problem = "device='gpu' needs cupy for the GPU arrays: pip install cupy-cuda12x (or the build for your CUDA)"
+    if problem is None:
+        return "gpu"
+    if device == "gpu":
+        raise InputError(problem)
+    return "cpu"
+
+
 def _as_scans(scans):
     if isinstance(scans, Scan):
         return [scans]
@@ -113,6 +142,7 @@ def reconstruct(
     x0=None,
     stop=None,
     backend="numba",
+    device="auto",
     n_subsets=8,
     callback=None,
     progress=False,
@@ -138,7 +168,14 @@ def reconstruct(
         A stopping rule from :mod:`isxt.solvers.stopping`, or ``"discrepancy"``
         to use the discrepancy principle with the scans' photon counts.
     backend : {'numba', 'astra'}
-        Projector backend.
+        Projector backend. ``'astra'`` uses ASTRA's CUDA projectors when a GPU
+        is present.
+    device : {'auto', 'cpu', 'gpu'}
+        Where the solver's arrays live. ``'gpu'`` keeps data, iterates and
+        work arrays on the GPU as cupy arrays (needs ``backend='astra'``, a
+        CUDA build of ASTRA and cupy), so no volume crosses the PCI bus per
+        iteration; ``'auto'`` picks it whenever that is possible. The result
+        is returned as a numpy array either way.
     n_subsets : int
         Ordered subsets for ``osem``.
     callback : callable, optional
@@ -164,20 +201,27 @@ def reconstruct(
         raise InputError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     if int(iterations) < 1:
         raise InputError(f"iterations must be a positive integer, got {iterations!r}")
+    device = resolve_device(device, backend)
     ops = [build_operator(s, volume, backend) for s in scans]
-    data = [s.data for s in scans]
+    if device == "gpu":
+        import cupy
+
+        data = [cupy.asarray(s.data) for s in scans]
+        x0 = None if x0 is None else cupy.asarray(x0, dtype=np.float32)
+    else:
+        data = [s.data for s in scans]
 
     if method == "pwls":
         weights = []
-        for s in scans:
+        for s, d in zip(scans, data):
             if s.weights is not None:
-                weights.append(s.weights)
+                weights.append(like(s.weights, d))
             elif s.photons is not None:
-                weights.append(solvers.poisson_weights(s.data, s.photons))
+                weights.append(solvers.poisson_weights(d, like(s.photons, d)))
             else:
                 raise InputError(f"scan {s.label}: method 'pwls' needs photons= or weights= on every scan")
     else:
-        weights = [s.weights for s in scans]
+        weights = [like(s.weights, d) for s, d in zip(scans, data)]
     A = stack(ops, weights=None if all(w is None for w in weights) else weights)
 
     if isinstance(stop, str):
@@ -185,7 +229,7 @@ def reconstruct(
             raise InputError(f"unknown stopping rule {stop!r}; use 'discrepancy' or a stopping object")
         if any(s.photons is None for s in scans):
             raise InputError("stop='discrepancy' needs photons= (incident photons per pixel) on every scan")
-        variance = [solvers.poisson_variance(s.data, s.photons) for s in scans]
+        variance = [solvers.poisson_variance(d, like(s.photons, d)) for s, d in zip(scans, data)]
         if method == "pwls":
             variance = float(sum(v.size for v in variance))  # weighted residuals have unit variance
         stop = solvers.Discrepancy(variance)
@@ -209,6 +253,7 @@ def reconstruct(
     else:
         subsets = solvers.make_subsets(stack(ops), data, n_subsets)
         x = solvers.osem(subsets, iterations=iterations, **common)
+    x = to_numpy(x)
     elapsed = time.perf_counter() - t0
     if not return_info:
         return x
@@ -218,6 +263,7 @@ def reconstruct(
         "residual_history": history,
         "seconds": elapsed,
         "backend": backend,
+        "device": device,
         "scans": [s.label for s in scans],
         "best_iteration": getattr(stop, "best_iteration", None),
     }

@@ -1,7 +1,9 @@
 """ASTRA toolbox backend with isxt's geometry contract.
 
 * With a CUDA GPU: ASTRA's ``parallel3d_vec`` projectors (``cuda3d``) through
-  ``astra.experimental.direct_FP3D`` / ``direct_BP3D``.
+  ``astra.experimental.direct_FP3D`` / ``direct_BP3D``, onto one detector row
+  per slice, followed by the same exact slice-to-row overlap matrix (on the
+  GPU for cupy arrays).
 * Without: ASTRA's 2D CPU ``linear`` projector on ``parallel_vec`` geometry,
   slice by slice (threads over slices), followed by the exact slice-to-row
   overlap matrix that maps slices to detector rows (so unequal pixel sizes and
@@ -14,6 +16,7 @@ two agree closely. Tests use this backend as an independent implementation.
 
 from __future__ import annotations
 
+import math
 import os
 from concurrent.futures import ThreadPoolExecutor
 
@@ -61,18 +64,23 @@ class AstraProjector(Projector):
 
     backend = "astra"
 
-    def __init__(self, volume, scan, use_gpu=None, threads=None):
+    def __init__(self, volume, scan, use_gpu=None, threads=None, supersampling=None):
         super().__init__(volume, scan)
         self._astra = _import_astra()
         self.use_gpu = cuda_available() if use_gpu is None else bool(use_gpu)
         self.threads = threads or min(os.cpu_count() or 1, max(1, volume.nz))
+        ratio = scan.pixel_size / volume.voxel_size
+        self.supersampling = max(1, math.ceil(ratio - 1e-6)) if supersampling is None else int(supersampling)
         if self.use_gpu:
             self._setup_gpu()
         else:
             self._setup_cpu()
 
     def subset(self, indices):
-        return type(self)(self.volume, self.scan.subset(indices), use_gpu=self.use_gpu, threads=self.threads)
+        return type(self)(
+            self.volume, self.scan.subset(indices), use_gpu=self.use_gpu, threads=self.threads,
+            supersampling=self.supersampling,
+        )
 
     # -- geometry ---------------------------------------------------------------
     def _frames(self):
@@ -129,16 +137,69 @@ class AstraProjector(Projector):
         slices = self._map_slices(lambda k: self._op.BP(np.ascontiguousarray(s[:, :, k])), range(self.volume.nz))
         return np.ascontiguousarray(np.stack(slices, axis=0)[:, ::-1, :], dtype=np.float32)
 
-    # -- GPU: parallel3d_vec -----------------------------------------------------
+    # -- GPU: parallel3d_vec, one detector row per slice + axial overlap -----
+    # ASTRA's CUDA projectors interpolate trilinearly, so rows that do not sit
+    # on slice centres (finer or coarser pixels, sub-pixel dv shifts, the ends
+    # of the volume) would follow a different model from the contract's
+    # slice/row overlaps. So ASTRA projects onto a detector with one row per
+    # slice, through the slice centres (horizontal rays sample each slice
+    # exactly), and the exact slice-to-row overlap matrix of the CPU path maps
+    # slices to the scan's rows. Along u, a pixel coarser than the voxel is
+    # split into ``supersampling`` sub-columns that are averaged (the pixel
+    # mean of the contract); their transpose spreads a pixel back evenly.
     def _setup_gpu(self):
         astra = self._astra
-        ray, det, u, v = self._frames()
-        vectors = np.concatenate([ray, det, u, v], axis=1)
+        ray, det, u, _ = self._frames()
+        vol, n = self.volume, self.supersampling
+        det = det.copy()
+        det[:, 2] = vol.center[2]  # the scan's vertical offset lives in the axial weights
+        v = np.zeros_like(u)
+        v[:, 2] = vol.voxel_size
+        vectors = np.concatenate([ray, det, u / n, v], axis=1)
         x0, x1, y0, y1, z0, z1 = self._bounds()
-        vol = self.volume
         self._vol_geom = astra.create_vol_geom(vol.ny, vol.nx, vol.nz, x0, x1, y0, y1, z0, z1)
-        self._proj_geom = astra.create_proj_geom("parallel3d_vec", self.scan.rows, self.scan.cols, vectors)
+        self._proj_geom = astra.create_proj_geom("parallel3d_vec", vol.nz, self.scan.cols * n, vectors)
         self._proj_id = astra.create_projector("cuda3d", self._proj_geom, self._vol_geom)
+        self._first_row, self._axial = axial_weights(vol, self.scan)
+        self._device_weights = None
+
+    def _weights_on(self, xp):
+        if xp is np:
+            return self._first_row, self._axial
+        if self._device_weights is None:
+            rows = np.clip(self._first_row[:, :, None] + np.arange(self._axial.shape[2]), 0, self.scan.rows - 1)
+            self._device_weights = (xp.asarray(rows), xp.asarray(self._axial))
+        return self._device_weights
+
+    def _axial_forward_gpu(self, s, xp):
+        """(nz, angles, cols) slice projections → (angles, rows, cols)."""
+        n_angles, rows, cols = self.range_shape
+        if xp is np:
+            out = np.zeros(self.range_shape, dtype=np.float32)
+            _axial_forward(np.ascontiguousarray(s.transpose(1, 2, 0)), *self._weights_on(np), out)
+            return out
+        add_at = getattr(xp.add, "at", None)  # cupy ≥ 13; cupyx.scatter_add before
+        if add_at is None:
+            from cupyx import scatter_add as add_at
+        row_index, w = self._weights_on(xp)
+        view = xp.arange(n_angles)[:, None]
+        s = s.transpose(1, 0, 2)  # (angles, nz, cols)
+        out = xp.zeros(self.range_shape, dtype=np.float32)
+        for b in range(w.shape[2]):
+            add_at(out, (view, row_index[:, :, b]), w[:, :, b, None] * s)
+        return out
+
+    def _axial_adjoint_gpu(self, y, xp):
+        """Transpose of :meth:`_axial_forward_gpu`: (angles, rows, cols) → (nz, angles, cols)."""
+        n_angles = self.range_shape[0]
+        if xp is np:
+            s = np.zeros((n_angles, self.scan.cols, self.volume.nz), dtype=np.float32)
+            _axial_adjoint(np.ascontiguousarray(y, dtype=np.float32), *self._weights_on(np), s)
+            return s.transpose(2, 0, 1)
+        row_index, w = self._weights_on(xp)
+        view = xp.arange(n_angles)[:, None]
+        s = sum(w[:, :, b, None] * y[view, row_index[:, :, b]] for b in range(w.shape[2]))
+        return s.transpose(1, 0, 2)
 
     # numpy arrays are copied to and from the GPU by ASTRA; device arrays (cupy)
     # are handed to ASTRA directly through DLPack, so solvers can keep their
@@ -147,17 +208,24 @@ class AstraProjector(Projector):
         from astra import experimental
 
         xp = array_module(x)
-        n_angles, rows, cols = self.range_shape
-        proj = xp.zeros((rows, n_angles, cols), dtype=np.float32)  # ASTRA's 3D layout
+        n_angles, _, cols = self.range_shape
+        n = self.supersampling
+        proj = xp.zeros((self.volume.nz, n_angles, cols * n), dtype=np.float32)  # ASTRA's (rows, angles, cols)
         experimental.direct_FP3D(self._proj_id, xp.ascontiguousarray(x, dtype=np.float32), proj)
-        return xp.ascontiguousarray(proj.transpose(1, 0, 2))
+        if n > 1:
+            proj = proj.reshape(self.volume.nz, n_angles, cols, n).mean(axis=3, dtype=np.float32)
+        return self._axial_forward_gpu(proj, xp)
 
     def _adjoint_gpu(self, y):
         from astra import experimental
 
         xp = array_module(y)
+        n = self.supersampling
+        s = self._axial_adjoint_gpu(y, xp)
+        if n > 1:
+            s = xp.repeat(s * np.float32(1.0 / n), n, axis=2)
         vol = xp.zeros(self.domain_shape, dtype=np.float32)
-        experimental.direct_BP3D(self._proj_id, vol, xp.ascontiguousarray(y.transpose(1, 0, 2), dtype=np.float32))
+        experimental.direct_BP3D(self._proj_id, vol, xp.ascontiguousarray(s, dtype=np.float32))
         return vol
 
     # -- the operator ---------------------------------------------------------------

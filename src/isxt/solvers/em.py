@@ -183,16 +183,10 @@ def make_subsets(A, y, n_subsets):
 
 
 def _subset_block(op, idx):
-    from ..operators import ScaledOperator, scale
-
-    if hasattr(op, "subset"):
+    try:
         return op.subset(idx)
-    if isinstance(op, ScaledOperator) and hasattr(op.op, "subset"):
-        w = op.weights
-        if getattr(w, "ndim", 0) == 3 and w.shape[0] > 1:
-            w = w[idx]  # per-view weights travel with their views
-        return scale(op.op.subset(idx), w)
-    raise InputError(
-        f"cannot split {type(op).__name__} into view subsets: it has no .subset(); "
-        "build subsets of the projectors yourself and pass (operator, data) pairs to osem()"
-    )
+    except AttributeError:  # op, or an operator it wraps, cannot select views
+        raise InputError(
+            f"cannot split {type(op).__name__} into view subsets: it has no .subset(); "
+            "build subsets of the projectors yourself and pass (operator, data) pairs to osem()"
+        ) from None

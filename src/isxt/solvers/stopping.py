@@ -20,7 +20,7 @@ import numbers
 
 import numpy as np
 
-from .._array import array_module
+from .._array import array_module, like
 from ..errors import InputError
 
 __all__ = ["FixedIterations", "Oracle", "Discrepancy", "poisson_variance"]
@@ -81,6 +81,7 @@ class Oracle:
         if patience is not None and (not isinstance(patience, numbers.Integral) or patience < 1):
             raise InputError(f"Oracle(patience=...) must be a positive integer or None, got {patience!r}")
         self.truth = truth
+        self._device = None
         self.mask = None if mask is None else _full_mask(mask, truth.shape)
         self.every = int(every)
         self.patience = patience
@@ -103,9 +104,18 @@ class Oracle:
 
     def evaluate(self, x):
         """The metric of ``x`` against the truth (over the mask)."""
-        if self.mask is None:
-            return float(self._metric(x, self.truth))
-        return float(self._metric(x[self.mask], self.truth[self.mask]))
+        truth, mask = self._on_module_of(x)
+        if mask is None:
+            return float(self._metric(x, truth))
+        return float(self._metric(x[mask], truth[mask]))
+
+    def _on_module_of(self, x):
+        # iterates on a GPU: compare there (one copy of the truth, not one of x per iteration)
+        if array_module(x) is array_module(self.truth):
+            return self.truth, self.mask
+        if self._device is None:
+            self._device = (like(self.truth, x), like(self.mask, x))
+        return self._device
 
     def check(self, iteration, x, residual_norm):
         if iteration % self.every:
