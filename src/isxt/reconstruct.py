@@ -179,7 +179,8 @@ def reconstruct(
     n_subsets : int
         Ordered subsets for ``osem``.
     callback : callable, optional
-        ``callback(iteration, x, residual_norm)``; return True to stop.
+        ``callback(iteration, x, residual_norm)``; return True to stop. On the
+        GPU ``x`` is a cupy array (``x.get()`` copies it to the host).
     progress : bool
         Show a progress bar.
     return_info : bool
