@@ -213,6 +213,48 @@ def _window_row(vol_t, j, i0, n, first, w, out, a):
         _lanes_store(out, view + (f + 2) * stride + k, c2)
 
 
+@numba.njit(cache=True, fastmath=True)
+def _window_row_adjoint(sino, j, i0, n, first, w, out, a):
+    """Transpose of :func:`_window_row`: one volume row gathers from view ``a``.
+
+    The 3 detector columns a voxel reads are held in registers and shift by
+    one as ``first`` advances, so each voxel costs one detector load and one
+    read-modify-write of its own slices (the tap-wise gather costs three of
+    each). ``w`` needs 3 rows (a zero row for 2-tap views).
+    """
+    _, nx, n_chunks, _ = out.shape
+    _, cols_pad, _, _ = sino.shape
+    if n == 0:
+        return
+    stride = n_chunks * _LANES
+    q_last = n - 1
+    reverse = first[q_last] < first[0]
+    q0 = q_last if reverse else 0
+    q_dir = -1 if reverse else 1
+    row = (j * nx + i0) * stride
+    view = a * cols_pad * stride
+    for k in range(0, stride, _LANES):
+        f = np.int64(first[q0])
+        c0 = _lanes_load(sino, view + f * stride + k)
+        c1 = _lanes_load(sino, view + (f + 1) * stride + k)
+        c2 = _lanes_load(sino, view + (f + 2) * stride + k)
+        for p in range(n):
+            q = q0 + q_dir * p
+            f_next = np.int64(first[q])
+            move = f_next - f
+            f = f_next
+            entering = _lanes_load(sino, view + (f + 2) * stride + k)
+            c0 = _lanes_select(move, c1, c0)
+            c1 = _lanes_select(move, c2, c1)
+            c2 = _lanes_select(move, entering, c2)
+            dst = row + q * stride + k
+            acc = _lanes_load(out, dst)
+            acc = _lanes_fma(acc, w[0, q], c0)
+            acc = _lanes_fma(acc, w[1, q], c1)
+            acc = _lanes_fma(acc, w[2, q], c2)
+            _lanes_store(out, dst, acc)
+
+
 @numba.njit(cache=True)
 def _voxel_range(t_first, step, hw, cols, nx):
     """Voxels ``[i0, i1)`` of a row whose footprint may reach detector columns ``[0, cols)``.
@@ -317,7 +359,11 @@ def _forward_inplane(vol_t, t_rows, steps, footprints, taps, pad, row_block, out
 
 @numba.njit(parallel=True, fastmath=True, cache=True)
 def _adjoint_inplane(sino, t_rows, steps, footprints, taps, pad, view_block, out):
-    """Transpose of :func:`_forward_inplane`: each voxel gathers from its footprint's columns."""
+    """Transpose of :func:`_forward_inplane`: each voxel gathers from its footprint's columns.
+
+    Rows go through :func:`_window_row_adjoint` where the view allows (at
+    most 3 taps, footprint step below one column), else tap by tap.
+    """
     n_angles, cols_pad, n_chunks, _ = sino.shape
     ny, nx, _, _ = out.shape
     cols = cols_pad - 2 * pad
@@ -326,7 +372,7 @@ def _adjoint_inplane(sino, t_rows, steps, footprints, taps, pad, view_block, out
         a1 = min(a0 + view_block, n_angles)
         for j in numba.prange(ny):
             first = np.empty(nx, dtype=np.uint64)
-            w = np.empty((max_taps, nx), dtype=np.float32)
+            w = np.zeros((max(max_taps, 3), nx), dtype=np.float32)
             offset = np.empty(nx, dtype=np.float32)
             left_cdf = np.empty(nx, dtype=np.float32)
             for a in range(a0, a1):
@@ -334,6 +380,12 @@ def _adjoint_inplane(sino, t_rows, steps, footprints, taps, pad, view_block, out
                 n_taps = taps[a]
                 i0, i1 = _voxel_range(t_rows[a, j], steps[a], hw, cols, nx)
                 _row_footprints(t_rows[a, j], steps[a], i0, i1 - i0, footprints[a], n_taps, pad, first, w, offset, left_cdf)
+                if n_taps <= 3 and abs(steps[a]) < 1.0 - 1e-9:
+                    for m in range(n_taps, 3):  # rows a 3-tap view left behind
+                        for q in range(i1 - i0):
+                            w[m, q] = 0.0
+                    _window_row_adjoint(sino, j, i0, i1 - i0, first, w, out, a)
+                    continue
                 # tap-major, so that no voxel waits on its own previous update
                 for m in range(n_taps):
                     for q in range(i1 - i0):
