@@ -139,6 +139,7 @@ def reconstruct(
     iterations=50,
     *,
     nonneg=False,
+    precondition=False,
     x0=None,
     stop=None,
     backend="numba",
@@ -162,6 +163,12 @@ def reconstruct(
         Maximum number of iterations (a ``stop`` rule may end earlier).
     nonneg : bool
         Enforce ``x ≥ 0`` (cgls, sirt, pwls).
+    precondition : bool
+        cgls and pwls only: precondition by the voxel sensitivity
+        (``D = (Aᵀ1)^(-1/2)``, see :func:`isxt.solvers.cgls`). Recommended
+        for noisy combined scans: the few full views' parts of the volume
+        then converge at the pace of the ROI, before noise stops the
+        iteration (see docs/experiments.md, ``dose``).
     x0 : ndarray, optional
         Starting volume.
     stop : object, optional
@@ -200,6 +207,8 @@ def reconstruct(
         raise InputError("volume must be an isxt.VolumeGeometry")
     if method not in METHODS:
         raise InputError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    if precondition and method not in ("cgls", "pwls"):
+        raise InputError(f"precondition=True applies to methods 'cgls' and 'pwls', not {method!r}")
     if int(iterations) < 1:
         raise InputError(f"iterations must be a positive integer, got {iterations!r}")
     device = resolve_device(device, backend)
@@ -244,9 +253,11 @@ def reconstruct(
     common = dict(x0=x0, stop=stop, callback=_callback, progress=progress)
     t0 = time.perf_counter()
     if method == "cgls":
-        x = solvers.cgls(A, A.weigh(data), iterations=iterations, nonneg=nonneg, **common)
+        x = solvers.cgls(A, A.weigh(data), iterations=iterations, nonneg=nonneg, precondition=precondition or None,
+                         **common)
     elif method == "pwls":
-        x = solvers.pwls(stack(ops), data, weights, iterations=iterations, nonneg=nonneg, **common)
+        x = solvers.pwls(stack(ops), data, weights, iterations=iterations, nonneg=nonneg,
+                         precondition=precondition or None, **common)
     elif method == "sirt":
         x = solvers.sirt(A, A.weigh(data), iterations=iterations, nonneg=nonneg, **common)
     elif method == "mlem":
@@ -260,6 +271,7 @@ def reconstruct(
         return x
     info = {
         "method": method,
+        "precondition": bool(precondition),
         "iterations": len(history),
         "residual_history": history,
         "seconds": elapsed,

@@ -151,7 +151,8 @@ def zone_plate_data(fine, truth_fine, scan, zone_plate, photons=None, seed=0):
     return absorption_from_intensity(np.maximum(t, 1.0 / photons))
 
 
-def oracle_reconstruct(scans, setup, iterations, mask="roi", patience=None, progress=False, nonneg=False, method="cgls"):
+def oracle_reconstruct(scans, setup, iterations, mask="roi", patience=None, progress=False, nonneg=False, method="cgls",
+                       precondition=False):
     """CGLS stopped at the best PSNR against the phantom (the paper's oracle rule).
 
     Parameters
@@ -167,6 +168,8 @@ def oracle_reconstruct(scans, setup, iterations, mask="roi", patience=None, prog
     method : {'cgls', 'pwls'}
         ``pwls`` weights each measurement by its expected photon count
         (the scans need ``photons``), so scans of different dose combine well.
+    precondition : bool
+        Voxel-sensitivity preconditioning of cgls/pwls (see :func:`isxt.reconstruct`).
 
     Returns
     -------
@@ -184,7 +187,7 @@ def oracle_reconstruct(scans, setup, iterations, mask="roi", patience=None, prog
     oracle = Oracle(setup.truth, metric=metric, mask=mask, patience=patience)
     t0 = time.perf_counter()
     x = reconstruct(scans, setup.volume, method=method, iterations=iterations, stop=oracle,
-                    progress=progress, nonneg=nonneg)
+                    progress=progress, nonneg=nonneg, precondition=precondition)
     return x, {"best_iteration": oracle.best_iteration, "best_psnr": oracle.best_value,
                "seconds": time.perf_counter() - t0}
 

@@ -8,7 +8,7 @@ stopping rule (:mod:`isxt.solvers.stopping`), a ``callback(iteration, x,
 residual_norm)`` that stops on True, and ``progress`` for a tqdm bar.
 """
 
-from .cgls import cgls
+from .cgls import cgls, sensitivity_preconditioner
 from .em import make_subsets, mlem, osem
 from .pwls import poisson_weights, pwls
 from .sirt import sirt
@@ -16,6 +16,7 @@ from .stopping import Discrepancy, FixedIterations, Oracle, poisson_variance
 
 __all__ = [
     "cgls",
+    "sensitivity_preconditioner",
     "sirt",
     "mlem",
     "osem",

@@ -13,7 +13,9 @@ from .cgls import cgls
 __all__ = ["pwls", "poisson_weights"]
 
 
-def pwls(A, y, weights, x0=None, iterations=50, nonneg=False, stop=None, callback=None, progress=False):
+def pwls(
+    A, y, weights, x0=None, iterations=50, nonneg=False, stop=None, callback=None, progress=False, precondition=None
+):
     """Weighted least-squares reconstruction by CGLS on ``√W A x = √W y``.
 
     Parameters
@@ -25,8 +27,9 @@ def pwls(A, y, weights, x0=None, iterations=50, nonneg=False, stop=None, callbac
         Weight per measurement, e.g. the inverse noise variance from
         :func:`poisson_weights`. For a stacked operator: a list with one entry
         (array, scalar or None = 1) per block, or one scalar for all blocks.
-    x0, iterations, nonneg, stop, callback, progress
-        As for :func:`isxt.solvers.cgls`. The residual norm passed to ``stop``
+    x0, iterations, nonneg, stop, callback, progress, precondition
+        As for :func:`isxt.solvers.cgls` (the sensitivity preconditioner is
+        that of the weighted operator). The residual norm passed to ``stop``
         and ``callback`` is the weighted one, ``‖√W (A x − y)‖``.
 
     Returns
@@ -42,7 +45,7 @@ def pwls(A, y, weights, x0=None, iterations=50, nonneg=False, stop=None, callbac
         sqrt_w = _sqrt_weights(weights, "weights")
         return cgls(
             scale(A, sqrt_w), _times(y, sqrt_w), x0=x0, iterations=iterations, nonneg=nonneg,
-            stop=stop, callback=callback, progress=progress,
+            stop=stop, callback=callback, progress=progress, precondition=precondition,
         )
     if not isinstance(weights, (list, tuple)):
         if not _is_scalar(weights):
@@ -56,7 +59,8 @@ def pwls(A, y, weights, x0=None, iterations=50, nonneg=False, stop=None, callbac
     weighted = stack([op if s is None else scale(op, s) for op, s in zip(ops, sqrt_w)])
     data = [yi if s is None else _times(yi, s) for yi, s in zip(y, sqrt_w)]
     return cgls(
-        weighted, data, x0=x0, iterations=iterations, nonneg=nonneg, stop=stop, callback=callback, progress=progress
+        weighted, data, x0=x0, iterations=iterations, nonneg=nonneg, stop=stop, callback=callback, progress=progress,
+        precondition=precondition,
     )
 
 
