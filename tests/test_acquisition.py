@@ -125,6 +125,17 @@ def test_gpu_device_needs_the_astra_backend(tmp_path):
         load_acquisition(_toml(tmp_path, 'file = "s.npy"', extra='device = "gpu"'))
 
 
+def test_precondition_only_for_cgls_and_pwls(tmp_path):
+    scan, x, y = _data(tmp_path)
+    write_stack(tmp_path / "s.mrc", np.exp(-y), pixel_size_um=0.05, angles_rad=scan.angles)
+    acq = load_acquisition(_toml(tmp_path, 'file = "s.mrc"', extra="precondition = true"))
+    assert acq.reconstruction["precondition"] is True
+    path = _toml(tmp_path, 'file = "s.mrc"', extra="precondition = true")
+    path.write_text(path.read_text().replace('method = "cgls"', 'method = "sirt"'))
+    with pytest.raises(InputError, match="reconstruction.precondition.*'sirt'"):
+        load_acquisition(path)
+
+
 def test_schema_is_documented():
     doc = (__import__("pathlib").Path(__file__).resolve().parents[1] / "docs" / "acquisition.md").read_text()
     for section, keys in SCHEMA.items():

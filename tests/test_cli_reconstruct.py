@@ -53,6 +53,24 @@ def test_cli_equals_python_api(tmp_path, formats, capsys):
     assert (tmp_path / "recon" / "quicklook.png").read_bytes()[:4] == b"\x89PNG"
 
 
+def test_cli_precondition_equals_python_api(tmp_path, capsys):
+    info = make_example.generate(tmp_path, **TINY)
+    toml = tmp_path / "acquisition.toml"
+    toml.write_text(toml.read_text().replace("nonneg = false", "nonneg = false\nprecondition = true"))
+    assert main(["reconstruct", str(toml), "--no-progress"]) == 0, capsys.readouterr().err
+    volume, _ = read_volume(tmp_path / "recon" / "volume.mrc")
+    scans = []
+    for name in ("interior", "sparse"):
+        geom, trans = info[name]
+        geom = geom.__class__(read_angles(tmp_path / f"{name}_angles.txt", "deg"), geom.det_shape,
+                              geom.pixel_size, geom.center)
+        scans.append(Scan(geom, -np.log(trans), name=name))
+    expected = reconstruct(scans, info["volume"], method="cgls", iterations=3, precondition=True)
+    plain = reconstruct(scans, info["volume"], method="cgls", iterations=3)
+    np.testing.assert_allclose(volume, expected, rtol=1e-5, atol=1e-6 * np.abs(expected).max())
+    assert np.abs(expected - plain).max() > 1e-3 * np.abs(plain).max()  # the option reached the solver
+
+
 def test_tiff_output_and_dry_run(tmp_path, capsys):
     make_example.generate(tmp_path, **TINY)
     acq = tmp_path / "acquisition.toml"

@@ -52,7 +52,7 @@ SCHEMA = {
     ),
     "psf": ("fwhm_um", "zone_plate_ozw_um"),
     "crop": ("rows", "cols"),
-    "reconstruction": ("method", "iterations", "stop", "nonneg", "backend", "device", "n_subsets"),
+    "reconstruction": ("method", "iterations", "stop", "nonneg", "precondition", "backend", "device", "n_subsets"),
     "output": ("dir", "volume", "format", "provenance", "quicklook"),
     "calibration": ("reference", "target", "model", "apply", "angle_tolerance_deg"),
 }
@@ -659,6 +659,7 @@ def _reconstruction(table, problems):
         "iterations": _integer(table.get("iterations", 50), "reconstruction.iterations", problems),
         "stop": _choice(table.get("stop", "fixed"), STOPS, "reconstruction.stop", problems),
         "nonneg": _bool(table.get("nonneg", False), "reconstruction.nonneg", problems),
+        "precondition": _bool(table.get("precondition", False), "reconstruction.precondition", problems),
         "backend": _choice(table.get("backend", "numba"), BACKENDS, "reconstruction.backend", problems),
         "device": _choice(table.get("device", "auto"), DEVICES, "reconstruction.device", problems),
         "n_subsets": _integer(table.get("n_subsets", 8), "reconstruction.n_subsets", problems),
@@ -668,6 +669,8 @@ def _reconstruction(table, problems):
             import astra  # noqa: F401
         except ImportError:
             problems.add("reconstruction.backend", "'astra' needs the astra-toolbox package; install it or use 'numba'")
+    if out["precondition"] is True and out["method"] not in ("cgls", "pwls"):
+        problems.add("reconstruction.precondition", f"applies to methods 'cgls' and 'pwls', not {out['method']!r}")
     if out["device"] == "gpu" and out["backend"] in BACKENDS:
         from .reconstruct import resolve_device
 

@@ -53,7 +53,7 @@ def describe(acq, directory, names):
             f"{s.angles_rad.max() * 57.29577951308232:.4g}°, centre {tuple(round(c, 6) for c in s.center_um)} µm{psf}"
         )
     stop = f", stop {r['stop']}" if r["stop"] != "fixed" else ""
-    lines.append(f"reconstruction: {r['method']}, {r['iterations']} iterations{stop}, nonneg={r['nonneg']}, backend {r['backend']}, device {r['device']}")
+    lines.append(f"reconstruction: {r['method']}, {r['iterations']} iterations{stop}, nonneg={r['nonneg']}, precondition={r['precondition']}, backend {r['backend']}, device {r['device']}")
     avail = f" of {mem['available_gb']:.3g} GB available" if mem["available_gb"] else ""
     lines.append(f"memory estimate: {mem['gb']:.3g} GB{avail}")
     lines.append(f"time estimate: ~{est['seconds']:.3g} s ({est['seconds_per_iteration']:.3g} s per iteration; rough)")
@@ -98,6 +98,7 @@ def run(args):
     t = time.perf_counter()
     volume, info = reconstruct(
         prepared.scans, acq.volume, method=r["method"], iterations=r["iterations"], nonneg=r["nonneg"],
+        precondition=r["precondition"],
         stop="discrepancy" if r["stop"] == "discrepancy" else None, backend=r["backend"],
         device=r["device"], n_subsets=r["n_subsets"], progress=not args.no_progress, return_info=True,
     )
