@@ -124,10 +124,11 @@ def _combined_scans(psf=True, noise=0.01):
 
 
 @needs_gpu
-@pytest.mark.parametrize("method", ["cgls", "sirt", "pwls", "osem"])
+@pytest.mark.parametrize("method", ["cgls", "sirt", "pwls", "osem", "cgls-preconditioned"])
 def test_reconstruct_on_the_gpu_matches_the_cpu(method):
     truth, scans = _combined_scans()
-    kw = dict(method=method, iterations=15, n_subsets=3)
+    method, _, pre = method.partition("-")
+    kw = dict(method=method, iterations=15, n_subsets=3, precondition=bool(pre))
     x_gpu, info = isxt.reconstruct(scans, VOL, backend="astra", device="gpu", return_info=True, **kw)
     x_cpu = isxt.reconstruct(scans, VOL, **kw)
     assert info["device"] == "gpu" and isinstance(x_gpu, np.ndarray) and x_gpu.dtype == np.float32
