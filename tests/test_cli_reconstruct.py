@@ -22,6 +22,17 @@ TINY = dict(volume_shape=(4, 24, 24), n_interior=12, interior_cols=12, roi_cente
             photons=None, dual=None, iterations=3, write_phantom=False, calibration=False)
 
 
+def _api_scans(tmp_path, info):
+    """The example's scans for the Python API, from the arrays the generator made."""
+    scans = []
+    for name in ("interior", "sparse"):
+        geom, trans = info[name]
+        geom = geom.__class__(read_angles(tmp_path / f"{name}_angles.txt", "deg"), geom.det_shape,
+                              geom.pixel_size, geom.center)
+        scans.append(Scan(geom, -np.log(trans), name=name))
+    return scans
+
+
 @pytest.mark.parametrize("formats", [("mrc", "tiff"), ("tiff", "mrc")])
 def test_cli_equals_python_api(tmp_path, formats, capsys):
     info = make_example.generate(tmp_path, formats=formats, **TINY)
@@ -33,12 +44,7 @@ def test_cli_equals_python_api(tmp_path, formats, capsys):
         assert float(mrc.voxel_size.x) == pytest.approx(400.0)  # Å in the header
 
     # The same reconstruction through the Python API, from the arrays the generator made.
-    scans = []
-    for name in ("interior", "sparse"):
-        geom, trans = info[name]
-        geom = geom.__class__(read_angles(tmp_path / f"{name}_angles.txt", "deg"), geom.det_shape,
-                              geom.pixel_size, geom.center)
-        scans.append(Scan(geom, -np.log(trans), name=name))
+    scans = _api_scans(tmp_path, info)
     expected = reconstruct(scans, info["volume"], method="cgls", iterations=3)
     np.testing.assert_allclose(volume, expected, rtol=1e-5, atol=1e-6 * np.abs(expected).max())
 
@@ -59,12 +65,7 @@ def test_cli_precondition_equals_python_api(tmp_path, capsys):
     toml.write_text(toml.read_text().replace("nonneg = false", "nonneg = false\nprecondition = true"))
     assert main(["reconstruct", str(toml), "--no-progress"]) == 0, capsys.readouterr().err
     volume, _ = read_volume(tmp_path / "recon" / "volume.mrc")
-    scans = []
-    for name in ("interior", "sparse"):
-        geom, trans = info[name]
-        geom = geom.__class__(read_angles(tmp_path / f"{name}_angles.txt", "deg"), geom.det_shape,
-                              geom.pixel_size, geom.center)
-        scans.append(Scan(geom, -np.log(trans), name=name))
+    scans = _api_scans(tmp_path, info)
     expected = reconstruct(scans, info["volume"], method="cgls", iterations=3, precondition=True)
     plain = reconstruct(scans, info["volume"], method="cgls", iterations=3)
     np.testing.assert_allclose(volume, expected, rtol=1e-5, atol=1e-6 * np.abs(expected).max())

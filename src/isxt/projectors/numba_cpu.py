@@ -162,6 +162,40 @@ def _lanes_select(typingctx, flag, a, b):
     return _lanes(flag, a, b), codegen
 
 
+@numba.njit(cache=True, inline="always")
+def _window_walk(first, n, j, i0, nx, n_chunks, cols_pad, a):
+    """Set-up shared by the register windows of one row at one view.
+
+    Returns the element stride of one voxel / detector column, the first
+    voxel ``q0`` and step ``q_dir`` of the walk (in the direction in which
+    ``first`` grows), and the offsets of the row in the volume and of the view
+    in the detector.
+    """
+    stride = n_chunks * _LANES
+    reverse = first[n - 1] < first[0]
+    q0 = n - 1 if reverse else 0
+    q_dir = -1 if reverse else 1
+    return stride, q0, q_dir, (j * nx + i0) * stride, a * cols_pad * stride
+
+
+@numba.njit(cache=True, inline="always")
+def _window_start(det, start, stride):
+    """The 3 detector columns from ``start`` on, as registers."""
+    return _lanes_load(det, start), _lanes_load(det, start + stride), _lanes_load(det, start + 2 * stride)
+
+
+@numba.njit(cache=True, inline="always")
+def _window_advance(det, base, stride, f, f_next, c0, c1, c2):
+    """Shift the window by ``f_next − f`` (0 or 1) columns, loading the one that enters.
+
+    Branch-free: the entering column ``f_next + 2`` is loaded either way and
+    the registers are selected, so the walk has no data-dependent jumps.
+    """
+    move = f_next - f
+    entering = _lanes_load(det, base + (f_next + 2) * stride)
+    return (_lanes_select(move, c1, c0), _lanes_select(move, c2, c1), _lanes_select(move, entering, c2))
+
+
 @numba.njit(cache=True, fastmath=True)
 def _window_row(vol_t, j, i0, n, first, w, out, a):
     """Add one volume row's projection to view ``a`` with the detector columns in registers.
@@ -176,32 +210,18 @@ def _window_row(vol_t, j, i0, n, first, w, out, a):
     neighbouring voxels hit the same column). ``w`` needs 3 rows (a zero row
     for 2-tap views).
     """
-    _, nx, n_chunks, _ = vol_t.shape
-    _, cols_pad, _, _ = out.shape
     if n == 0:
         return
-    stride = n_chunks * _LANES
-    q_last = n - 1
-    reverse = first[q_last] < first[0]
-    q0 = q_last if reverse else 0
-    q_dir = -1 if reverse else 1
-    row = (j * nx + i0) * stride
-    view = a * cols_pad * stride
+    stride, q0, q_dir, row, view = _window_walk(first, n, j, i0, vol_t.shape[1], vol_t.shape[2], out.shape[1], a)
     for k in range(0, stride, _LANES):
         f = np.int64(first[q0])
-        c0 = _lanes_load(out, view + f * stride + k)
-        c1 = _lanes_load(out, view + (f + 1) * stride + k)
-        c2 = _lanes_load(out, view + (f + 2) * stride + k)
+        c0, c1, c2 = _window_start(out, view + f * stride + k, stride)
         for p in range(n):
             q = q0 + q_dir * p
             f_next = np.int64(first[q])
-            move = f_next - f
+            # the column entering the window holds what earlier rows left there
+            c0, c1, c2 = _window_advance(out, view + k, stride, f, f_next, c0, c1, c2)
             f = f_next
-            # the column entering the window, with what earlier rows left there
-            entering = _lanes_load(out, view + (f + 2) * stride + k)
-            c0 = _lanes_select(move, c1, c0)
-            c1 = _lanes_select(move, c2, c1)
-            c2 = _lanes_select(move, entering, c2)
             v = _lanes_load(vol_t, row + q * stride + k)
             c0 = _lanes_fma(c0, w[0, q], v)
             c1 = _lanes_fma(c1, w[1, q], v)
@@ -222,31 +242,17 @@ def _window_row_adjoint(sino, j, i0, n, first, w, out, a):
     read-modify-write of its own slices (the tap-wise gather costs three of
     each). ``w`` needs 3 rows (a zero row for 2-tap views).
     """
-    _, nx, n_chunks, _ = out.shape
-    _, cols_pad, _, _ = sino.shape
     if n == 0:
         return
-    stride = n_chunks * _LANES
-    q_last = n - 1
-    reverse = first[q_last] < first[0]
-    q0 = q_last if reverse else 0
-    q_dir = -1 if reverse else 1
-    row = (j * nx + i0) * stride
-    view = a * cols_pad * stride
+    stride, q0, q_dir, row, view = _window_walk(first, n, j, i0, out.shape[1], out.shape[2], sino.shape[1], a)
     for k in range(0, stride, _LANES):
         f = np.int64(first[q0])
-        c0 = _lanes_load(sino, view + f * stride + k)
-        c1 = _lanes_load(sino, view + (f + 1) * stride + k)
-        c2 = _lanes_load(sino, view + (f + 2) * stride + k)
+        c0, c1, c2 = _window_start(sino, view + f * stride + k, stride)
         for p in range(n):
             q = q0 + q_dir * p
             f_next = np.int64(first[q])
-            move = f_next - f
+            c0, c1, c2 = _window_advance(sino, view + k, stride, f, f_next, c0, c1, c2)
             f = f_next
-            entering = _lanes_load(sino, view + (f + 2) * stride + k)
-            c0 = _lanes_select(move, c1, c0)
-            c1 = _lanes_select(move, c2, c1)
-            c2 = _lanes_select(move, entering, c2)
             dst = row + q * stride + k
             acc = _lanes_load(out, dst)
             acc = _lanes_fma(acc, w[0, q], c0)
