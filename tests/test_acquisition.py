@@ -130,6 +130,8 @@ def test_precondition_only_for_cgls_and_pwls(tmp_path):
     write_stack(tmp_path / "s.mrc", np.exp(-y), pixel_size_um=0.05, angles_rad=scan.angles)
     acq = load_acquisition(_toml(tmp_path, 'file = "s.mrc"', extra="precondition = true"))
     assert acq.reconstruction["precondition"] is True
+    est = acq.time_estimate()  # numba: the CPU throughput
+    assert est["device"] == "cpu" and est["seconds"] > 0
     path = _toml(tmp_path, 'file = "s.mrc"', extra="precondition = true")
     path.write_text(path.read_text().replace('method = "cgls"', 'method = "sirt"'))
     with pytest.raises(InputError, match="reconstruction.precondition.*'sirt'"):

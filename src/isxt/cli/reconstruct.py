@@ -56,7 +56,8 @@ def describe(acq, directory, names):
     lines.append(f"reconstruction: {r['method']}, {r['iterations']} iterations{stop}, nonneg={r['nonneg']}, precondition={r['precondition']}, backend {r['backend']}, device {r['device']}")
     avail = f" of {mem['available_gb']:.3g} GB available" if mem["available_gb"] else ""
     lines.append(f"memory estimate: {mem['gb']:.3g} GB{avail}")
-    lines.append(f"time estimate: ~{est['seconds']:.3g} s ({est['seconds_per_iteration']:.3g} s per iteration; rough)")
+    lines.append(f"time estimate: ~{est['seconds']:.3g} s ({est['seconds_per_iteration']:.3g} s per iteration on the "
+                 f"{est['device'].upper()}; rough)")
     lines.append(f"outputs: {', '.join(str(directory / n) for n in names.values())}")
     for w in acq.warnings:
         lines.append(f"warning: {w}")
