@@ -87,9 +87,14 @@ def test_baselines_claims(tmp_path):
     result = run("baselines", size="test", out_dir=tmp_path, progress=False)
     rows = _read_csv(tmp_path / "baselines.csv")
     assert list(rows[0])[:3] == ["method", "psnr_roi", "psnr_volume"]
-    assert {r["method"] for r in rows} == {"interior", "sparse", "sinogram_extension", "combined", "dense"}
-    # claim (e), combined >= sinogram extension, is NOT reproduced (see docs/experiments.md): not asserted
-    for name in ("combined_gt_interior", "combined_gt_sparse"):
+    ideal = [r for r in rows if float(r["sparse_scale"]) == 1.0]
+    assert {r["method"] for r in ideal} == {"interior", "sparse", "sinogram_extension", "combined", "dense"}
+    assert {(r["method"], float(r["sparse_scale"])) for r in rows if r not in ideal} == {
+        (m, f) for m in ("sinogram_extension", "combined") for f in (1.02, 1.05)}
+    # claim (e), combined >= sinogram extension, holds once the scout and interior data disagree by a
+    # residual calibration error of 2-5 %; with perfectly consistent data it is NOT reproduced (the
+    # extension is ~0.5 dB ahead, see docs/experiments.md), so that claim is reported, not asserted
+    for name in ("combined_gt_interior", "combined_gt_sparse", "combined_ge_sinogram_extension_with_calibration_mismatch"):
         assert result["claims"][name]["passed"], (name, result["claims"][name])
     assert "combined_ge_sinogram_extension" in result["claims"]
     _check_outputs(result, tmp_path, "baselines")
