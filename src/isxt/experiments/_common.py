@@ -128,23 +128,25 @@ def simulate(setup, scan, psf=None, photons=None, seed=0, flat_field="flat"):
     return sim.absorption
 
 
-def simulate_zone_plate(setup, scan, zone_plate, photons=None, seed=0):
+def simulate_zone_plate(setup, scan, zone_plate, photons=None, seed=0, progress=False):
     """:func:`zone_plate_data` from the setup's fine phantom."""
-    return zone_plate_data(setup.fine, setup.truth_fine, scan, zone_plate, photons=photons, seed=seed)
+    return zone_plate_data(setup.fine, setup.truth_fine, scan, zone_plate, photons=photons, seed=seed,
+                           progress=progress)
 
 
-def zone_plate_data(fine, truth_fine, scan, zone_plate, photons=None, seed=0):
+def zone_plate_data(fine, truth_fine, scan, zone_plate, photons=None, seed=0, progress=False):
     """Absorption data through the depth-dependent zone-plate PSF (:meth:`DepthPSFProjector.simulate`).
 
     The experiments use thin slabs (a few slices) while the PSF reaches tens
     of pixels along the detector rows, and interior detectors are truncated:
     ``simulate`` loses no light at the detector's edges, where the linear
     model's zero boundary would lose 30–40 % of it on 2–8 rows. With
-    ``photons``, Poisson noise is added.
+    ``photons``, Poisson noise is added; ``progress`` shows a bar over the
+    views (minutes at the paper's sizes).
     """
     from ..simulate import DepthPSFProjector, absorption_from_intensity, beer_lambert, poisson_noise
 
-    y = DepthPSFProjector(fine, scan, zone_plate).simulate(truth_fine)
+    y = DepthPSFProjector(fine, scan, zone_plate, progress=progress).simulate(truth_fine)
     if photons is None:
         return y
     t = poisson_noise(beer_lambert(y), photons, seed=seed)

@@ -74,7 +74,8 @@ def compute(size="small", progress=True, seed=0):
     }
     scans = {}
     for k, (g, psf) in tqdm(sims.items(), desc="dof: simulate", disable=not progress):
-        y = C.simulate_zone_plate(setup, g, psf) if isinstance(psf, ZonePlate) else C.simulate(setup, g, psf=psf)
+        y = (C.simulate_zone_plate(setup, g, psf, progress=progress) if isinstance(psf, ZonePlate)
+             else C.simulate(setup, g, psf=psf))
         scans[k] = Scan(g, y, name=k)
     jobs = {"ideal35": ["ideal35"], "full35": ["full35"], "full60": ["full60"], "interior": ["interior"],
             "combined": ["interior", "sparse60"]}

@@ -104,8 +104,8 @@ def compute(size="small", progress=True, seed=0):
 
     # 2. the equal-dose sweep
     zp = ZonePlate.xm2(35)
-    clean_full = C.simulate_zone_plate(setup, full, zp)
-    clean_int = C.simulate_zone_plate(setup, interior, zp)
+    clean_full = C.simulate_zone_plate(setup, full, zp, progress=progress)
+    clean_int = C.simulate_zone_plate(setup, interior, zp, progress=progress)
     rows = []
     psf = inplane_psf(OZW_UM, s)
 
