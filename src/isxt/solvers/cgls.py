@@ -13,7 +13,7 @@ import numpy as np
 
 from .._array import array_module, combine, norm2
 from ..errors import InputError
-from ._loop import IterationLoop, as_float32, initial_volume
+from ._loop import IterationLoop, as_float32, initial_volume, ones_like_data
 
 __all__ = ["cgls", "sensitivity_preconditioner"]
 
@@ -137,8 +137,7 @@ def sensitivity_preconditioner(A, like):
     (an array or a list of block arrays), for the array module and shapes.
     """
     xp = array_module(like)
-    ones = [xp.ones_like(b) for b in like] if isinstance(like, (list, tuple)) else xp.ones_like(like)
-    sensitivity = A.adjoint(ones)
+    sensitivity = A.adjoint(ones_like_data(like))
     seen = sensitivity > 0
     return xp.where(seen, 1.0 / xp.sqrt(xp.where(seen, sensitivity, 1.0)), 1.0).astype(np.float32)
 
