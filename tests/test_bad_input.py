@@ -1,11 +1,9 @@
 """Bad input through the CLI: one clear error, exit status 2, no traceback, nothing written."""
 
 import errno
-import importlib.util
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import mrcfile
 import numpy as np
@@ -13,10 +11,8 @@ import pytest
 
 from isxt.cli import main
 
-ROOT = Path(__file__).resolve().parents[1]
-_SPEC = importlib.util.spec_from_file_location("make_example", ROOT / "examples" / "make_example.py")
-make_example = importlib.util.module_from_spec(_SPEC)
-_SPEC.loader.exec_module(make_example)
+from _helpers import make_example
+
 
 TINY = dict(volume_shape=(4, 24, 24), n_interior=12, interior_cols=12, roi_center_um=(0.1, -0.05), n_sparse=6,
             photons=None, dual=None, iterations=2, write_phantom=False, calibration=False)

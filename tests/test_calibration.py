@@ -1,17 +1,12 @@
 """Absorption calibration (App. B.2): recover the dual-energy model, prefer affine on stray light."""
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from isxt.calibration import affine_model, calibrate, calibrate_pairs, dual_energy_model, plot_calibration
 
-_SPEC = importlib.util.spec_from_file_location(
-    "make_example", Path(__file__).resolve().parents[1] / "examples" / "make_example.py")
-make_example = importlib.util.module_from_spec(_SPEC)
-_SPEC.loader.exec_module(make_example)
+from _helpers import make_example
+
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,6 @@
 """`isxt reconstruct` / `calibrate` / `info` end to end, and the shipped example."""
 
 import hashlib
-import importlib.util
 import json
 from pathlib import Path
 
@@ -13,10 +12,8 @@ from isxt.cli import main
 from isxt.io import read_angles, read_stack, read_volume
 from isxt.reconstruct import Scan, reconstruct
 
-ROOT = Path(__file__).resolve().parents[1]
-_SPEC = importlib.util.spec_from_file_location("make_example", ROOT / "examples" / "make_example.py")
-make_example = importlib.util.module_from_spec(_SPEC)
-_SPEC.loader.exec_module(make_example)
+from _helpers import ROOT, make_example
+
 
 TINY = dict(volume_shape=(4, 24, 24), n_interior=12, interior_cols=12, roi_center_um=(0.1, -0.05), n_sparse=6,
             photons=None, dual=None, iterations=3, write_phantom=False, calibration=False)

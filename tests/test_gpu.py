@@ -10,7 +10,9 @@ import pytest
 import isxt
 from isxt.errors import InputError
 from isxt.operators import adjoint_mismatch
-from isxt.reconstruct import Scan, resolve_device
+from isxt.reconstruct import Scan, build_operator, resolve_device
+
+from _helpers import make_example, smooth_phantom
 
 
 def _gpu_ready():
@@ -25,13 +27,6 @@ def _gpu_ready():
 
 GPU = _gpu_ready()
 needs_gpu = pytest.mark.skipif(not GPU, reason="needs ASTRA with CUDA, a GPU and cupy")
-
-
-def smooth_phantom(vol):
-    z, y, x = np.meshgrid(vol.coords("z"), vol.coords("y"), vol.coords("x"), indexing="ij")
-    blob = np.exp(-((x - 0.3) ** 2 + (y + 0.2) ** 2) / 1.2) * (1.0 + 0.3 * np.cos(3 * z))
-    blob += 0.5 * np.exp(-((x + 0.8) ** 2 + (y - 0.6) ** 2) / 0.3)
-    return blob.astype(np.float32)
 
 
 VOL = isxt.VolumeGeometry((8, 64, 64), 0.08, center=(0.1, -0.1, 0.05))
@@ -115,8 +110,6 @@ def _combined_scans(psf=True, noise=0.01):
     scans = []
     for name, g in (("interior", interior), ("sparse", sparse)):
         s = Scan(g, np.zeros(g.shape, np.float32), name=name, psf=kernel, photons=2000.0)
-        from isxt.reconstruct import build_operator
-
         clean = build_operator(s, VOL).forward(x)
         s.data = (clean + noise * clean.max() * rng.standard_normal(clean.shape)).astype(np.float32)
         scans.append(s)
@@ -154,17 +147,11 @@ def test_oracle_and_discrepancy_stop_on_device_iterates():
 @needs_gpu
 def test_cli_reconstructs_on_the_gpu(tmp_path, capsys):
     """`isxt reconstruct` with backend = "astra", device = "gpu" agrees with the CPU run."""
-    import importlib.util
     import json
-    from pathlib import Path
 
     from isxt.cli import main
     from isxt.io import read_volume
 
-    root = Path(__file__).resolve().parents[1]
-    spec = importlib.util.spec_from_file_location("make_example", root / "examples" / "make_example.py")
-    make_example = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(make_example)
     make_example.generate(tmp_path, volume_shape=(8, 48, 48), n_interior=60, interior_cols=24, n_sparse=9,
                           photons=None, dual=None, iterations=10, write_phantom=False, calibration=False)
     toml = tmp_path / "acquisition.toml"

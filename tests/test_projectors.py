@@ -7,6 +7,8 @@ import isxt
 from isxt.operators import adjoint_mismatch, convolve_detector, gaussian_kernel, scale, stack
 from isxt.projectors.astra import AstraProjector, astra_available
 
+from _helpers import smooth_phantom
+
 needs_astra = pytest.mark.skipif(not astra_available(), reason="astra-toolbox not installed")
 
 
@@ -163,13 +165,6 @@ def test_astra_adjoint_identity():
     scan = isxt.ScanGeometry.interior(vol, 11, 0.05, roi_diameter=0.6, roi_center=(0.1, 0.0))
     # ASTRA's CPU 'linear' projector is an exact transpose (its GPU projectors are not: tests/test_gpu.py)
     assert adjoint_mismatch(AstraProjector(vol, scan, use_gpu=False)) < 1e-5
-
-
-def smooth_phantom(vol):
-    z, y, x = np.meshgrid(vol.coords("z"), vol.coords("y"), vol.coords("x"), indexing="ij")
-    blob = np.exp(-((x - 0.3) ** 2 + (y + 0.2) ** 2) / 1.2) * (1.0 + 0.3 * np.cos(3 * z))
-    blob += 0.5 * np.exp(-((x + 0.8) ** 2 + (y - 0.6) ** 2) / 0.3)
-    return blob.astype(np.float32)
 
 
 @needs_astra
