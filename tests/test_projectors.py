@@ -243,13 +243,62 @@ def test_psf_on_a_truncated_detector_blurs_in_light_from_outside():
     full = isxt.ScanGeometry(angles, (4, 80), 0.05)
     interior = isxt.ScanGeometry(angles, (4, 30), 0.05)  # centred: column c is full column c + 25
     kernel = gaussian_kernel(0.15, 0.05)
-    expected = ndimage.convolve(isxt.projector(vol, full).forward(x), kernel[None], mode="constant")[:, :, 25:55]
+    # rows: the slab's edge rows continue (see test_psf_on_a_thin_slab_sees_the_sample_continue_in_z)
+    h = kernel.shape[0] // 2
+    rows_extended = np.pad(isxt.projector(vol, full).forward(x), ((0, 0), (h, h), (0, 0)), mode="edge")
+    expected = ndimage.convolve(rows_extended, kernel[None], mode="constant")[:, h:-h, 25:55]
     op = build_operator(Scan(interior, np.zeros(interior.shape, np.float32), psf=kernel), vol)
     np.testing.assert_allclose(op.forward(x), expected, rtol=1e-5, atol=1e-6)
     assert adjoint_mismatch(op) < 1e-5
     # zero padding at the truncated edge would lose the light blurred in from outside
     naive = convolve_detector(isxt.projector(vol, interior), kernel).forward(x)
     assert np.abs(naive[:, :, 0] - expected[:, :, 0]).max() > 10 * np.abs(op.forward(x)[:, :, 0] - expected[:, :, 0]).max()
+
+
+def test_psf_on_a_thin_slab_sees_the_sample_continue_in_z():
+    """A slab of a z-invariant sample, blurred across rows, equals the taller sample's blurred projection."""
+    from scipy import ndimage
+
+    from isxt.reconstruct import Scan, build_operator
+
+    image = smooth_phantom(isxt.VolumeGeometry((1, 40, 40), 0.05))[0]
+    tall = isxt.VolumeGeometry((16, 40, 40), 0.05)
+    slab = isxt.VolumeGeometry((4, 40, 40), 0.05)
+    kernel = gaussian_kernel(0.15, 0.05)  # reaches 3 rows
+    angles = isxt.angles_180(10)
+    tall_scan = isxt.ScanGeometry(angles, (16, 64), 0.05)
+    expected = ndimage.convolve(isxt.projector(tall, tall_scan).forward(np.repeat(image[None], 16, 0)),
+                                kernel[None], mode="constant")[:, 6:10]
+    scan = isxt.ScanGeometry(angles, (4, 64), 0.05)
+    op = build_operator(Scan(scan, np.zeros(scan.shape, np.float32), psf=kernel), slab)
+    np.testing.assert_allclose(op.forward(np.repeat(image[None], 4, 0)), expected, rtol=1e-5, atol=1e-6)
+    assert adjoint_mismatch(op) < 1e-5
+    # a zero boundary above and below the slab would lose a quarter of the signal on the edge rows
+    naive = convolve_detector(isxt.projector(slab, scan), kernel).forward(np.repeat(image[None], 4, 0))
+    assert np.abs(naive[:, 0] - expected[:, 0]).max() > 0.1 * expected[:, 0].max()
+
+
+def test_rows_covering_follows_shifts_and_pixel_size():
+    """First/last detector rows that see the volume, for shifted views and coarse pixels."""
+    vol = isxt.VolumeGeometry((8, 10, 10), 0.05)  # z from -0.2 to 0.2 µm
+    shifts = np.array([[0.0, 0.0], [0.0, 0.1], [0.0, -0.3]])
+    scan = isxt.ScanGeometry(isxt.angles_180(3), (14, 20), 0.05, shifts=shifts)
+    first, last = scan.rows_covering(vol)
+    # rows span v from -0.35 µm; a v-shift of 0.1 µm moves the volume two rows down
+    np.testing.assert_array_equal(first, [3, 1, 9])
+    np.testing.assert_array_equal(last, [10, 8, 13])
+    coarse = isxt.ScanGeometry(isxt.angles_180(3), (4, 10), 0.1)
+    np.testing.assert_array_equal(coarse.rows_covering(vol), ([0, 0, 0], [3, 3, 3]))
+    # the extension operator copies those rows and its adjoint folds them back
+    from isxt.operators import extend_rows
+
+    op = extend_rows(isxt.projector(vol, scan), first, last)
+    y = op.forward(smooth_phantom(vol))
+    np.testing.assert_array_equal(y[2, :9], np.broadcast_to(y[2, 9], (9, 20)))
+    np.testing.assert_array_equal(y[0, :3], np.broadcast_to(y[0, 3], (3, 20)))
+    np.testing.assert_array_equal(y[0, 11:], np.broadcast_to(y[0, 10], (3, 20)))
+    assert np.abs(y[0, 3] - y[0, 4]).max() > 0  # the covered rows themselves are projections
+    assert adjoint_mismatch(op) < 1e-5
 
 
 @pytest.mark.parametrize("pixel_factor, kind", [(1.0, "full"), (2.0, "full"), (0.7, "full"), (1.0, "interior")])

@@ -34,6 +34,15 @@ def ndimage_module(x):
     return cupyx.scipy.ndimage
 
 
+def add_at(target, index, values):
+    """``target[index] += values`` with repeated indices accumulated (numpy's or cupy's ``add.at``)."""
+    xp = array_module(target)
+    scatter = getattr(xp.add, "at", None)  # cupy >= 13; cupyx.scatter_add before
+    if scatter is None:
+        from cupyx import scatter_add as scatter
+    scatter(target, index, values)
+
+
 def to_numpy(x):
     """A numpy array of ``x`` (copied from the device for cupy arrays)."""
     if array_module(x) is np:

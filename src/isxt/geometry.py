@@ -251,6 +251,25 @@ class ScanGeometry:
         u, v = self.project_point(x, y, z)
         return v / self.pixel_size + self.rows / 2.0, u / self.pixel_size + self.cols / 2.0
 
+    def rows_covering(self, volume):
+        """The first and last detector row of each view that sees ``volume``'s z range.
+
+        A row counts when more than half of its height lies inside the volume.
+
+        Returns
+        -------
+        first, last : ndarray of int, ``(n_angles,)``
+            Clipped to the detector; ``first > last`` for a view that sees none of it.
+        """
+        _, vc = self.detector_center()
+        half = volume.extent[2] / 2.0
+        # fractional row coordinates of the volume's bottom and top faces
+        lo = (volume.center[2] - half - vc) / self.pixel_size + self.rows / 2.0
+        hi = (volume.center[2] + half - vc) / self.pixel_size + self.rows / 2.0
+        first = np.clip(np.floor(lo + 0.5), 0, self.rows).astype(np.int64)
+        last = np.clip(np.ceil(hi - 0.5) - 1, -1, self.rows - 1).astype(np.int64)
+        return first, last
+
     # -- derived scans --------------------------------------------------------
     def subset(self, indices):
         """The scan restricted to the views ``indices`` (shifts follow)."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._array import apply, array_module, ndimage_module, norm2
+from ._array import add_at, apply, array_module, ndimage_module, norm2
 
 __all__ = [
     "Operator",
@@ -22,6 +22,8 @@ __all__ = [
     "convolve_detector",
     "CroppedOperator",
     "crop_detector",
+    "RowExtendedOperator",
+    "extend_rows",
     "gaussian_kernel",
     "gaussian_fwhm_to_sigma",
     "power_norm",
@@ -331,6 +333,67 @@ class CroppedOperator(Operator):
 def crop_detector(op, margins):
     """Keep the central window of ``op``'s projections, ``margins = (rows, cols)`` pixels in from each edge."""
     return CroppedOperator(op, margins)
+
+
+class RowExtendedOperator(Operator):
+    """Detector rows that see none of the volume take the value of the nearest row that does.
+
+    A reconstruction volume is often a slab of a sample that continues above
+    and below it (a few slices of a cell). A PSF that reaches across detector
+    rows then blurs in light from sample that the volume does not hold; a
+    projection onto rows outside the slab would call that sample empty and
+    model a loss of signal at the top and bottom rows that the data do not
+    show. Repeating the nearest covered row, as the simulation's
+    ``mode='nearest'`` blur does, keeps the model consistent. For a volume
+    that holds the whole sample the edge rows are empty and nothing changes.
+
+    Parameters
+    ----------
+    op : Operator
+        Range ``(n_angles, rows, cols)``.
+    first, last : array_like of int, ``(n_angles,)``
+        The first and last row of each view that sees the volume.
+    """
+
+    def __init__(self, op, first, last):
+        n, rows, _ = op.range_shape
+        first = np.broadcast_to(np.asarray(first, dtype=np.int64), (n,))
+        last = np.broadcast_to(np.asarray(last, dtype=np.int64), (n,))
+        if np.any(first < 0) or np.any(last >= rows) or np.any(first > last):
+            raise ValueError(f"covered rows must satisfy 0 <= first <= last < {rows}")
+        self.op = op
+        self.first, self.last = first.copy(), last.copy()
+        self.domain_shape = op.domain_shape
+        self.range_shape = op.range_shape
+        # the row each detector row copies, per view
+        self._source = np.clip(np.arange(rows)[None, :], self.first[:, None], self.last[:, None])
+
+    def subset(self, indices):
+        """The operator on views ``indices`` (for ordered subsets)."""
+        return RowExtendedOperator(self.op.subset(indices), self.first[indices], self.last[indices])
+
+    def _index(self, like):
+        xp = array_module(like)
+        return xp.asarray(self._source)[:, :, None]
+
+    def forward(self, x):
+        y = self.op.forward(x)
+        xp = array_module(y)
+        return xp.take_along_axis(y, xp.broadcast_to(self._index(y), y.shape), axis=1)
+
+    def adjoint(self, y):
+        xp = array_module(y)
+        n, rows, cols = y.shape
+        z = xp.zeros_like(y)
+        views = xp.arange(n)[:, None]
+        # scatter-add every row onto the row it copies (identity inside the covered rows)
+        add_at(z, (views, self._index(y)[:, :, 0]), y)
+        return self.op.adjoint(z)
+
+
+def extend_rows(op, first, last):
+    """Repeat the nearest covered detector row outside rows ``first..last`` (see :class:`RowExtendedOperator`)."""
+    return RowExtendedOperator(op, first, last)
 
 
 def power_norm(op, iterations=20, seed=0):

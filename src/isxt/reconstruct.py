@@ -15,7 +15,7 @@ import numpy as np
 from ._array import like, to_numpy
 from .errors import InputError
 from .geometry import ScanGeometry, VolumeGeometry
-from .operators import convolve_detector, crop_detector, gaussian_kernel, stack
+from .operators import convolve_detector, crop_detector, extend_rows, gaussian_kernel, stack
 from .projectors import projector
 
 __all__ = ["Scan", "reconstruct", "build_operator", "resolve_device", "METHODS", "DEVICES"]
@@ -85,7 +85,10 @@ def build_operator(scan, volume, backend="numba"):
     With a PSF the projection is computed on a detector wider by the kernel's
     half-width on every side, blurred, and cropped to the real detector: a
     truncated (interior) detector receives light blurred in from just outside
-    its edges, which zero padding at the edge would model as missing.
+    its edges, which zero padding at the edge would model as missing. Rows
+    above and below the volume repeat the nearest row that sees it
+    (:func:`isxt.operators.extend_rows`): a slab of a sample that continues in
+    z blurs in light from that sample, not from empty space.
     """
     kernel = scan.kernel()
     if kernel is None:
@@ -93,7 +96,11 @@ def build_operator(scan, volume, backend="numba"):
     g = scan.geometry
     margins = (kernel.shape[0] // 2, kernel.shape[1] // 2)
     wide = ScanGeometry(g.angles, (g.rows + 2 * margins[0], g.cols + 2 * margins[1]), g.pixel_size, g.center, g.shifts)
-    return crop_detector(convolve_detector(projector(volume, wide, backend=backend), kernel), margins)
+    op = projector(volume, wide, backend=backend)
+    first, last = wide.rows_covering(volume)
+    if margins[0] and np.all(first <= last) and (np.any(first > 0) or np.any(last < wide.rows - 1)):
+        op = extend_rows(op, first, last)
+    return crop_detector(convolve_detector(op, kernel), margins)
 
 
 def resolve_device(device, backend):

@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from .._array import array_module
+from .._array import add_at, array_module
 from ..errors import InputError
 from ._footprint import axial_weights
 from .base import Projector
@@ -178,9 +178,6 @@ class AstraProjector(Projector):
             out = np.zeros(self.range_shape, dtype=np.float32)
             _axial_forward(np.ascontiguousarray(s.transpose(1, 2, 0)), *self._weights_on(np), out)
             return out
-        add_at = getattr(xp.add, "at", None)  # cupy ≥ 13; cupyx.scatter_add before
-        if add_at is None:
-            from cupyx import scatter_add as add_at
         row_index, w = self._weights_on(xp)
         view = xp.arange(n_angles)[:, None]
         s = s.transpose(1, 0, 2)  # (angles, nz, cols)
