@@ -23,9 +23,11 @@ The models of the paper's simulations (§2.2, App. A, App. B.2):
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import fft as sp_fft
 from scipy import ndimage
 from scipy.signal import fftconvolve
 from tqdm.auto import tqdm
@@ -164,6 +166,32 @@ def _convolve(img, kernel):
     return fftconvolve(img, kernel, mode="same")
 
 
+class _NodeBlur:
+    """``Σ_s kernels[s] ⊛ images[s]`` for images of one shape (like ``fftconvolve(mode='same')``, zero boundary).
+
+    Summed in the Fourier domain with the kernels' spectra computed once, so a
+    view costs one forward FFT per node image and one inverse FFT, instead of
+    three FFTs per node image.
+    """
+
+    def __init__(self, kernels, shape):
+        kh, kw = kernels.shape[-2:]
+        self.shape = tuple(shape)
+        self.fshape = tuple(sp_fft.next_fast_len(n + k - 1, real=True) for n, k in zip(self.shape, (kh, kw)))
+        self.spectra = sp_fft.rfft2(kernels, self.fshape)
+        self.start = ((kh - 1) // 2, (kw - 1) // 2)
+
+    def __call__(self, images):
+        """``images``: list of ``(s, image)``; returns the float64 sum of the blurred images."""
+        if not images:
+            return np.zeros(self.shape)
+        nodes = [s for s, _ in images]
+        spec = sp_fft.rfft2(np.stack([img for _, img in images]).astype(np.float64), self.fshape, workers=-1)
+        total = sp_fft.irfft2(np.einsum("sij,sij->ij", spec, self.spectra[nodes]), self.fshape, workers=-1)
+        (r0, c0), (rows, cols) = self.start, self.shape
+        return total[r0 : r0 + rows, c0 : c0 + cols]
+
+
 class DepthPSFProjector(Operator):
     """Projector with a depth-dependent PSF: the linearized incoherent model, fast.
 
@@ -173,9 +201,14 @@ class DepthPSFProjector(Operator):
     ("hat") weights. Each weighted volume is projected with the ordinary
     projector for that view, blurred with the PSF at its node's defocus
     ``d_s − focus``, and the slabs are summed. So the PSF varies piecewise
-    linearly with depth instead of exactly, at a cost of ``n_slabs``
-    projections; :func:`depth_psf_direct` is the exact-depth reference and
-    ``docs/optics.md`` gives the accuracy.
+    linearly with depth instead of exactly; :func:`depth_psf_direct` is the
+    exact-depth reference and ``docs/optics.md`` gives the accuracy.
+
+    With the numba backend each view is projected into all slab images in one
+    pass over the volume (each voxel adds its footprint to the images of its
+    two nodes), about the cost of two projections; other backends project the
+    weighted volume once per slab. The blurred slabs are summed in the Fourier
+    domain (one FFT per slab image, one inverse FFT per view).
 
     The adjoint applies the same steps transposed (correlation, back-projection,
     weights), so it is exact.
@@ -265,20 +298,59 @@ class DepthPSFProjector(Operator):
             polychromatic=self.polychromatic,
         )
 
+    def _with_scan(self, scan):
+        """This model on another detector with the same centre and pixel size: same nodes and kernels."""
+        model = copy.copy(self)
+        model.scan = scan
+        model.range_shape = scan.shape
+        model._views = [projector(self.volume, scan.subset([a]), backend=self.backend) for a in range(scan.n_angles)]
+        return model
+
     def _weights(self, a):
         return _hat_weights(_depth_map(self.volume, self.scan, self.scan.angles[a]), self.depths)
+
+    def _one_pass(self):
+        """Whether the backend projects all node images of a view in one pass (numba)."""
+        return hasattr(self._views[0], "iter_depth_slabs")
+
+    def _active_nodes(self, a):
+        """Nodes whose weight can be non-zero at view ``a`` (at least those :meth:`_weights` returns)."""
+        if self.depths.size == 1:
+            return [0]
+        # depth is linear in the voxel position, so its extremes lie at the corner voxels
+        (x0, x1), (y0, y1) = (self.volume.coords(ax)[[0, -1]] for ax in "xy")
+        corner_xy = np.array([[x0, y0], [x0, y1], [x1, y0], [x1, y1]]) - np.asarray(self.scan.center[:2])
+        theta = self.scan.angles[a]
+        d = -corner_xy[:, 0] * np.sin(theta) + corner_xy[:, 1] * np.cos(theta)
+        step = self.depths[1] - self.depths[0]
+        return [s for s, c in enumerate(self.depths) if d.min() - step < c < d.max() + step]
+
+    def _node_projections(self, x, desc, progress):
+        """Per view ``a``: ``(a, [(s, P_a(hat_s · x)), …])`` over the nodes with weight at that view.
+
+        One pass over the volume per view where the backend supports it
+        (:meth:`isxt.projectors.numba_cpu.NumbaProjector.iter_depth_slabs`),
+        else one projection per node.
+        """
+        with tqdm(total=self.scan.n_angles, desc=desc, disable=not progress, leave=False) as bar:
+            if self._one_pass():
+                full = projector(self.volume, self.scan, backend=self.backend)
+                for a, images in full.iter_depth_slabs(x, self.depths, self.scan.center[:2]):
+                    yield a, [(s, images[s]) for s in self._active_nodes(a)]
+                    bar.update()
+                return
+            for a in range(self.scan.n_angles):
+                yield a, [(s, self._views[a].forward(x * w[None].astype(np.float32))[0]) for s, w in self._weights(a)]
+                bar.update()
 
     def forward(self, x):
         x = np.asarray(x, dtype=np.float32)
         if x.shape != self.domain_shape:
             raise InputError(f"volume has shape {x.shape}, DepthPSFProjector expects {self.domain_shape}")
         out = np.zeros(self.range_shape, dtype=np.float32)
-        for a in tqdm(range(self.scan.n_angles), desc="depth-PSF projection", disable=not self.progress, leave=False):
-            acc = np.zeros(self.range_shape[1:])
-            for s, w in self._weights(a):
-                proj = self._views[a].forward(x * w[None].astype(np.float32))[0]
-                acc += _convolve(proj.astype(np.float64), self.kernels[s])
-            out[a] = acc
+        blur = _NodeBlur(self.kernels, self.range_shape[1:])
+        for a, projections in self._node_projections(x, "depth-PSF projection", self.progress):
+            out[a] = blur(projections)
         return out
 
     def simulate(self, x):
@@ -299,23 +371,30 @@ class DepthPSFProjector(Operator):
         g = self.scan
         # same centre, so the wide detector's column c + half is this detector's column c
         wide = ScanGeometry(g.angles, (g.rows, g.cols + 2 * half), g.pixel_size, g.center, g.shifts)
-        model = DepthPSFProjector(self.volume, wide, self.zone_plate, n_slabs=self.n_slabs, focus=self.focus,
-                                  backend=self.backend, kernel_size=size, polychromatic=self.polychromatic)
+        model = self._with_scan(wide)
         y = np.zeros(self.range_shape, dtype=np.float32)
-        for a in tqdm(range(g.n_angles), desc="depth-PSF simulation", disable=not self.progress, leave=False):
-            acc = np.zeros((g.rows + 2 * half, wide.cols))
-            for s, w in model._weights(a):
-                proj = model._views[a].forward(x * w[None].astype(np.float32))[0].astype(np.float64)
-                acc += fftconvolve(np.pad(proj, ((half, half), (0, 0)), mode="edge"), model.kernels[s], mode="same")
-            y[a] = acc[half : half + g.rows, half : half + g.cols]
+        blur = _NodeBlur(model.kernels, (g.rows + 2 * half, wide.cols))
+        for a, projections in model._node_projections(x, "depth-PSF simulation", self.progress):
+            padded = [(s, np.pad(proj, ((half, half), (0, 0)), mode="edge")) for s, proj in projections]
+            y[a] = blur(padded)[half : half + g.rows, half : half + g.cols]
         return y
 
     def adjoint(self, y):
         y = np.asarray(y, dtype=np.float64)
         if y.shape != self.range_shape:
             raise InputError(f"projections have shape {y.shape}, DepthPSFProjector expects {self.range_shape}")
+        views = tqdm(range(self.scan.n_angles), desc="depth-PSF back-projection", disable=not self.progress,
+                     leave=False)
+        if self._one_pass():
+            # correlate with each active node's PSF, then back-project all nodes of all views in one go
+            blurred = np.zeros((self.scan.n_angles, self.n_slabs) + self.range_shape[1:], dtype=np.float32)
+            for a in views:
+                for s in self._active_nodes(a):
+                    blurred[a, s] = _convolve(y[a], self.kernels[s][::-1, ::-1])
+            full = projector(self.volume, self.scan, backend=self.backend)
+            return full.adjoint_depth_slabs(blurred, self.depths, self.scan.center[:2])
         out = np.zeros(self.domain_shape, dtype=np.float64)
-        for a in tqdm(range(self.scan.n_angles), desc="depth-PSF back-projection", disable=not self.progress, leave=False):
+        for a in views:
             for s, w in self._weights(a):
                 blurred = _convolve(y[a], self.kernels[s][::-1, ::-1]).astype(np.float32)
                 out += w[None] * self._views[a].adjoint(blurred[None])

@@ -31,6 +31,11 @@ Speed comes from three choices:
   each voxel costs one plain store instead of one read-modify-write per tap;
   views where that does not apply (more taps, steps of a column or more)
   scatter tap by tap.
+
+For the depth-dependent PSF model, :meth:`NumbaProjector.iter_depth_slabs`
+projects a view into one image per depth node in a single pass: each voxel's
+footprint is computed once and added, times its two hat weights, to the
+images of the two nodes around its depth (same kernels, node for view).
 """
 
 from __future__ import annotations
@@ -491,6 +496,131 @@ def _axial_adjoint(y, first_row, weights, out, col_offset=0):
                     out[a, c + col_offset, k] += w * y[a, r, c]
 
 
+# --------------------------------------------------------------------------
+# One view split over depth nodes (for the depth-dependent PSF model)
+# --------------------------------------------------------------------------
+@numba.njit(cache=True, inline="always")
+def _node_hats(d_row, d_step, i0, n, node, node_step, hat):
+    """``hat[q]``: linear-interpolation weight on ``node`` of voxel ``i0 + q`` at depth ``d_row + i d_step``."""
+    for q in range(n):
+        d = d_row + (i0 + q) * d_step
+        hat[q] = np.float32(max(0.0, 1.0 - abs(d - node) / node_step))
+
+
+@numba.njit(cache=True, inline="always")
+def _weigh_taps(w, hat, n_taps, n, w_node):
+    """``w_node[m, q] = w[m, q] * hat[q]``: footprint weights times the voxels' hat weights on one node."""
+    for m in range(n_taps):
+        for q in range(n):
+            w_node[m, q] = w[m, q] * hat[q]
+
+
+@numba.njit(cache=True, fastmath=True)
+def _deposit_node_row(vol_t, j, i0, n, first, w, hat, w_node, out, node, n_taps, windowed):
+    """Add voxels ``i0 … i0 + n − 1`` of row ``j``, weighted by ``hat``, to the image of ``node``.
+
+    ``w_node`` (at least 3 rows, those from ``n_taps`` on zero) is scratch for
+    the footprint weights times the hat weights, applied as in
+    :func:`_forward_inplane` with ``node`` in place of the view.
+    """
+    _weigh_taps(w, hat, n_taps, n, w_node)
+    if windowed:
+        _window_row(vol_t, j, i0, n, first, w_node, out, node)
+        return
+    nx, n_chunks = vol_t.shape[1], vol_t.shape[2]
+    cols_pad = out.shape[1]
+    for m in range(n_taps):
+        for q in range(n):
+            dst = ((node * cols_pad + np.int64(first[q]) + m) * n_chunks) * _LANES
+            src = ((j * nx + i0 + q) * n_chunks) * _LANES
+            for k in range(0, n_chunks * _LANES, _LANES):
+                _axpy_lanes(out, dst + k, w_node[m, q], vol_t, src + k)
+
+
+@numba.njit(cache=True, fastmath=True)
+def _gather_node_row(sino, j, i0, n, first, w, hat, w_node, out, node, n_taps, windowed):
+    """Transpose of :func:`_deposit_node_row`: voxels ``i0 … i0 + n − 1`` of row ``j`` gather from ``node``."""
+    _weigh_taps(w, hat, n_taps, n, w_node)
+    if windowed:
+        _window_row_adjoint(sino, j, i0, n, first, w_node, out, node)
+        return
+    nx, n_chunks = out.shape[1], out.shape[2]
+    cols_pad = sino.shape[1]
+    for m in range(n_taps):
+        for q in range(n):
+            dst = ((j * nx + i0 + q) * n_chunks) * _LANES
+            src = ((node * cols_pad + np.int64(first[q]) + m) * n_chunks) * _LANES
+            for k in range(0, n_chunks * _LANES, _LANES):
+                _axpy_lanes(out, dst + k, w_node[m, q], sino, src + k)
+
+
+@numba.njit(parallel=True, fastmath=True, cache=True)
+def _forward_depth_inplane(vol_t, t_row, step, footprint, n_taps, pad, d_rows, d_step, nodes, starts, stops, out):
+    """In-plane projection of one view into one image per depth node: ``out[s, c, k, l]``.
+
+    Voxel ``(j, i)``, ``starts[j, s] ≤ i < stops[j, s]``, lies between nodes
+    ``s`` and ``s + 1`` and adds its footprint to both images with its hat
+    weights, so each voxel is read and its footprint computed once. The
+    intervals run in parallel, first the even ones, then the odd ones: two
+    intervals of one pass never write to the same image.
+    """
+    ny, nx, _, _ = vol_t.shape
+    n_nodes, cols_pad, _, _ = out.shape
+    cols = cols_pad - 2 * pad
+    hw = np.float64(footprint[0])
+    node_step = nodes[1] - nodes[0]
+    # see _window_row; |step| < 1 keeps first[] moving by at most 1
+    windowed = n_taps <= 3 and abs(step) < 1.0 - 1e-9
+    for parity in range(2):
+        for p in numba.prange((n_nodes - parity) // 2):
+            s = 2 * p + parity
+            first = np.empty(nx, dtype=np.uint64)
+            w = np.empty((n_taps, nx), dtype=np.float32)
+            # _window_row reads 3 tap rows: the unused one stays zero
+            w_node = np.zeros((max(n_taps, 3), nx), dtype=np.float32)
+            offset = np.empty(nx, dtype=np.float32)
+            left_cdf = np.empty(nx, dtype=np.float32)
+            hat = np.empty(nx, dtype=np.float32)
+            for j in range(ny):
+                i0, i1 = _voxel_range(t_row[j], step, hw, cols, nx)
+                i0 = max(i0, starts[j, s])
+                n = min(i1, stops[j, s]) - i0
+                if n <= 0:
+                    continue
+                _row_footprints(t_row[j], step, i0, n, footprint, n_taps, pad, first, w, offset, left_cdf)
+                for node in range(s, s + 2):
+                    _node_hats(d_rows[j], d_step, i0, n, nodes[node], node_step, hat)
+                    _deposit_node_row(vol_t, j, i0, n, first, w, hat, w_node, out, node, n_taps, windowed)
+
+
+@numba.njit(parallel=True, fastmath=True, cache=True)
+def _adjoint_depth_inplane(sino, t_row, step, footprint, n_taps, pad, d_rows, d_step, nodes, starts, stops, out):
+    """Transpose of :func:`_forward_depth_inplane`, added to ``out``; rows run in parallel."""
+    n_nodes, cols_pad, _, _ = sino.shape
+    ny, nx, _, _ = out.shape
+    cols = cols_pad - 2 * pad
+    hw = np.float64(footprint[0])
+    node_step = nodes[1] - nodes[0]
+    windowed = n_taps <= 3 and abs(step) < 1.0 - 1e-9
+    for j in numba.prange(ny):
+        first = np.empty(nx, dtype=np.uint64)
+        w = np.empty((n_taps, nx), dtype=np.float32)
+        w_node = np.zeros((max(n_taps, 3), nx), dtype=np.float32)
+        offset = np.empty(nx, dtype=np.float32)
+        left_cdf = np.empty(nx, dtype=np.float32)
+        hat = np.empty(nx, dtype=np.float32)
+        i_lo, i_hi = _voxel_range(t_row[j], step, hw, cols, nx)
+        for s in range(n_nodes - 1):
+            i0 = max(i_lo, starts[j, s])
+            n = min(i_hi, stops[j, s]) - i0
+            if n <= 0:
+                continue
+            _row_footprints(t_row[j], step, i0, n, footprint, n_taps, pad, first, w, offset, left_cdf)
+            for node in range(s, s + 2):
+                _node_hats(d_rows[j], d_step, i0, n, nodes[node], node_step, hat)
+                _gather_node_row(sino, j, i0, n, first, w, hat, w_node, out, node, n_taps, windowed)
+
+
 def _aligned_zeros(shape):
     """float32 zeros whose data starts on a 64-byte boundary.
 
@@ -507,6 +637,44 @@ def _aligned_zeros(shape):
 def _chunked(a):
     """View of ``(..., nz_padded)`` as ``(..., nz_padded / _LANES, _LANES)``."""
     return a.reshape(a.shape[:-1] + (a.shape[-1] // _LANES, _LANES))
+
+
+def _check_nodes(nodes):
+    """Depth nodes as float64, checked: increasing and evenly spaced."""
+    nodes = np.asarray(nodes, dtype=np.float64)
+    if nodes.ndim != 1 or nodes.size == 0 or not np.all(np.isfinite(nodes)):
+        raise ValueError(f"depth nodes must be a non-empty 1D array of finite depths (µm), got shape {nodes.shape}")
+    if nodes.size > 1:
+        step = nodes[1] - nodes[0]
+        if not step > 0 or not np.allclose(np.diff(nodes), step, rtol=1e-6, atol=0.0):
+            raise ValueError("depth nodes must be increasing and evenly spaced")
+    return nodes
+
+
+def _node_intervals(d_rows, d_step, nodes, nx):
+    """Voxels ``[starts[j, s], stops[j, s])`` of row ``j`` that lie between nodes ``s`` and ``s + 1``.
+
+    The depth of voxel ``(j, i)`` is ``d_rows[j] + i * d_step``, monotone
+    along the row, so each interval is a run of voxels; the runs partition
+    the row. Depths beyond the end nodes (rounding) join the end intervals.
+    """
+    ny, n_int = d_rows.size, nodes.size - 1
+    starts = np.zeros((ny, n_int), dtype=np.int64)
+    stops = np.zeros((ny, n_int), dtype=np.int64)
+    if d_step == 0.0:  # constant depth along the rows: each row in one interval
+        s = np.clip(np.floor((d_rows - nodes[0]) / (nodes[1] - nodes[0])), 0, n_int - 1).astype(np.int64)
+        stops[np.arange(ny), s] = nx
+        return starts, stops
+    # position (in voxels) where each row crosses each inner node
+    u = (nodes[None, 1:-1] - d_rows[:, None]) / d_step
+    if d_step > 0:  # voxels from ceil(u) on are at or beyond the node
+        edges = np.clip(np.ceil(u), 0, nx).astype(np.int64)
+        bounds = np.concatenate([starts[:, :1], edges, np.full((ny, 1), nx)], axis=1)
+        return bounds[:, :-1].copy(), bounds[:, 1:].copy()
+    # depth falls along the row: voxels up to floor(u) are at or beyond the node
+    edges = np.clip(np.floor(u) + 1, 0, nx).astype(np.int64)
+    bounds = np.concatenate([np.full((ny, 1), nx), edges, starts[:, :1]], axis=1)
+    return bounds[:, 1:].copy(), bounds[:, :-1].copy()
 
 
 class NumbaProjector(Projector):
@@ -571,4 +739,120 @@ class NumbaProjector(Projector):
         vol_t = _aligned_zeros((ny, nx, self._nz_padded))
         view_block = max(1, _TILE_ELEMENTS // (s.shape[1] * self._nz_padded))
         _adjoint_inplane(_chunked(s), *self._geometry_args(), view_block, _chunked(vol_t))
+        return np.ascontiguousarray(vol_t[:, :, :nz].transpose(2, 0, 1))
+
+
+    # -- depth nodes (the depth-dependent PSF model) -----------------------------
+    def _depth_args(self, a, nodes, center_xy):
+        """Depth of voxel ``(j, 0)`` per row, its step along a row, and the node intervals, at view ``a``."""
+        cx, cy = float(center_xy[0]), float(center_xy[1])
+        sin, cos = np.sin(self.scan.angles[a]), np.cos(self.scan.angles[a])
+        x0 = self.volume.coords("x")[0]
+        d_rows = -(x0 - cx) * sin + (self.volume.coords("y") - cy) * cos
+        d_step = -self.volume.voxel_size * sin
+        starts, stops = _node_intervals(d_rows, d_step, nodes, self.volume.nx)
+        return d_rows, d_step, nodes, starts, stops
+
+    def _view_args(self, a):
+        return self._t_rows[a], self._steps[a], self._footprints[a], self._taps[a], self._pad
+
+    def _node_axial(self, a, n_nodes):
+        """The axial map of view ``a`` repeated for ``n_nodes`` images."""
+        first_row, weights = self._first_row[a : a + 1], self._axial[a : a + 1]
+        return np.repeat(first_row, n_nodes, axis=0), np.repeat(weights, n_nodes, axis=0)
+
+    def _slab_buffer(self, n_nodes):
+        # the node kernels move whole SIMD registers, so a single slice is padded too
+        nz_lanes = -(-self.volume.nz // _LANES) * _LANES
+        return _aligned_zeros((n_nodes, self.scan.cols + 2 * self._pad, nz_lanes))
+
+    def iter_depth_slabs(self, x, nodes, center_xy):
+        """Projections of ``x`` split over depth nodes, one view at a time, one pass over the volume per view.
+
+        For view ``a`` the depth of voxel column ``(j, i)`` along the beam is
+        ``d = -(x - cx) sinθ + (y - cy) cosθ`` (µm); its linear-interpolation
+        ("hat") weight on node ``s`` is ``max(0, 1 - |d - nodes[s]| / step)``.
+        Node ``s``'s image equals ``forward(x * hat_s)`` for that view (to
+        float32 rounding), but each voxel is read once and adds its footprint
+        to the images of the two nodes around its depth, so a view costs
+        about two projections instead of one per node.
+
+        Parameters
+        ----------
+        x : ndarray, shape ``(nz, ny, nx)``
+        nodes : array_like, shape ``(n_nodes,)``
+            Increasing, evenly spaced depths (µm); one node takes every voxel
+            with weight 1. The weights of a voxel sum to 1 only within
+            ``[nodes[0], nodes[-1]]``: place the nodes to cover the volume.
+        center_xy : (float, float)
+            ``(cx, cy)``, the origin of the depths (µm).
+
+        Yields
+        ------
+        a : int
+            View index, in order.
+        slabs : ndarray, float32, shape ``(n_nodes, rows, cols)``
+        """
+        x = self._check_volume(x)
+        nodes = _check_nodes(nodes)
+        if nodes.size == 1:
+            for a, view in enumerate(self.forward(x)):
+                yield a, view[None]
+            return
+        nz, ny, nx = self.domain_shape
+        buf = self._slab_buffer(nodes.size)
+        vol_t = _aligned_zeros((ny, nx, buf.shape[2]))
+        vol_t[:, :, :nz] = x.transpose(1, 2, 0)
+        for a in range(self.scan.n_angles):
+            buf[...] = 0.0
+            # dynamic scheduling: intervals hold very different numbers of voxels
+            with numba.parallel_chunksize(1):
+                _forward_depth_inplane(_chunked(vol_t), *self._view_args(a), *self._depth_args(a, nodes, center_xy),
+                                       _chunked(buf))
+            out = np.zeros((nodes.size,) + self.range_shape[1:], dtype=np.float32)
+            _axial_forward(buf, *self._node_axial(a, nodes.size), out, self._pad)
+            yield a, out
+
+    def forward_depth_slabs(self, x, nodes, center_xy):
+        """All views of :meth:`iter_depth_slabs`: float32 ``(n_angles, n_nodes, rows, cols)``."""
+        nodes = _check_nodes(nodes)
+        out = np.empty((self.scan.n_angles, nodes.size) + self.range_shape[1:], dtype=np.float32)
+        for a, slabs in self.iter_depth_slabs(x, nodes, center_xy):
+            out[a] = slabs
+        return out
+
+    def adjoint_depth_slabs(self, y, nodes, center_xy):
+        """Transpose of :meth:`forward_depth_slabs`: ``Σ_a Σ_s hat_s · Aᵀ_a y[a][s]``.
+
+        Parameters
+        ----------
+        y : array_like or sequence
+            ``(n_angles, n_nodes, rows, cols)``, or anything whose ``y[a]`` is
+            view ``a``'s ``(n_nodes, rows, cols)`` images (e.g. a list).
+        nodes, center_xy
+            As in :meth:`iter_depth_slabs`.
+
+        Returns
+        -------
+        ndarray, float32, shape ``(nz, ny, nx)``
+        """
+        nodes = _check_nodes(nodes)
+        n_angles = self.scan.n_angles
+        if len(y) != n_angles:
+            raise ValueError(f"need slab images for {n_angles} views, got {len(y)}")
+        views = [np.ascontiguousarray(y[a], dtype=np.float32) for a in range(n_angles)]
+        shape = (nodes.size,) + self.range_shape[1:]
+        for a, v in enumerate(views):
+            if v.shape != shape:
+                raise ValueError(f"slab images of view {a} have shape {v.shape}, expected (n_nodes, rows, cols) = {shape}")
+        if nodes.size == 1:
+            return self.adjoint(np.stack([v[0] for v in views]))
+        nz, ny, nx = self.domain_shape
+        buf = self._slab_buffer(nodes.size)
+        vol_t = _aligned_zeros((ny, nx, buf.shape[2]))
+        for a, v in enumerate(views):
+            buf[...] = 0.0
+            _axial_adjoint(v, *self._node_axial(a, nodes.size), buf, self._pad)
+            _adjoint_depth_inplane(_chunked(buf), *self._view_args(a), *self._depth_args(a, nodes, center_xy),
+                                   _chunked(vol_t))
         return np.ascontiguousarray(vol_t[:, :, :nz].transpose(2, 0, 1))
