@@ -266,6 +266,54 @@ def _window_row_adjoint(sino, j, i0, n, first, w, out, a):
             _lanes_store(out, dst, acc)
 
 
+@numba.njit(cache=True, inline="always")
+def _windowed(n_taps, step):
+    """Whether a view's rows go through the register windows: at most 3 taps, and a footprint
+    step below one column, so ``first[]`` moves by at most 1 from voxel to voxel."""
+    return n_taps <= 3 and abs(step) < 1.0 - 1e-9
+
+
+@numba.njit(cache=True, fastmath=True, inline="always")
+def _project_row(vol_t, j, i0, n, first, w, out, a, n_taps, windowed):
+    """Add voxels ``i0 … i0 + n − 1`` of row ``j`` to image ``a`` of ``out`` (footprints ``first``, ``w``).
+
+    Through the register window (:func:`_window_row`) where the view allows,
+    else tap by tap: tap-major, since consecutive voxels mostly hit different
+    columns, so their read-modify-writes do not wait on each other.
+    """
+    if windowed:
+        _window_row(vol_t, j, i0, n, first, w, out, a)
+        return
+    nx, n_chunks = vol_t.shape[1], vol_t.shape[2]
+    cols_pad = out.shape[1]
+    for m in range(n_taps):
+        for q in range(n):
+            dst = ((a * cols_pad + np.int64(first[q]) + m) * n_chunks) * _LANES
+            src = ((j * nx + i0 + q) * n_chunks) * _LANES
+            for k in range(0, n_chunks * _LANES, _LANES):
+                _axpy_lanes(out, dst + k, w[m, q], vol_t, src + k)
+
+
+@numba.njit(cache=True, fastmath=True, inline="always")
+def _backproject_row(sino, j, i0, n, first, w, out, a, n_taps, windowed):
+    """Transpose of :func:`_project_row`: voxels ``i0 … i0 + n − 1`` of row ``j`` gather from image ``a``.
+
+    Tap-major outside the register window, so that no voxel waits on its own
+    previous update.
+    """
+    if windowed:
+        _window_row_adjoint(sino, j, i0, n, first, w, out, a)
+        return
+    nx, n_chunks = out.shape[1], out.shape[2]
+    cols_pad = sino.shape[1]
+    for m in range(n_taps):
+        for q in range(n):
+            dst = ((j * nx + i0 + q) * n_chunks) * _LANES
+            src = ((a * cols_pad + np.int64(first[q]) + m) * n_chunks) * _LANES
+            for k in range(0, n_chunks * _LANES, _LANES):
+                _axpy_lanes(out, dst + k, w[m, q], sino, src + k)
+
+
 @numba.njit(cache=True)
 def _voxel_range(t_first, step, hw, cols, nx):
     """Voxels ``[i0, i1)`` of a row whose footprint may reach detector columns ``[0, cols)``.
@@ -335,7 +383,7 @@ def _forward_inplane(vol_t, t_rows, steps, footprints, taps, pad, row_block, out
     is the detector with ``pad`` extra columns on both sides. Rows go
     through :func:`_window_row` where the view allows, else tap by tap.
     """
-    ny, nx, n_chunks, _ = vol_t.shape
+    ny, nx, _, _ = vol_t.shape
     n_angles, cols_pad, _, _ = out.shape
     cols = cols_pad - 2 * pad
     max_taps = taps.max()
@@ -349,23 +397,11 @@ def _forward_inplane(vol_t, t_rows, steps, footprints, taps, pad, row_block, out
             left_cdf = np.empty(nx, dtype=np.float32)
             hw = np.float64(footprints[a, 0])
             n_taps = taps[a]
-            # see _window_row; |step| < 1 keeps first[] moving by at most 1
-            windowed = n_taps <= 3 and abs(steps[a]) < 1.0 - 1e-9
+            windowed = _windowed(n_taps, steps[a])
             for j in range(j0, j1):
                 i0, i1 = _voxel_range(t_rows[a, j], steps[a], hw, cols, nx)
                 _row_footprints(t_rows[a, j], steps[a], i0, i1 - i0, footprints[a], n_taps, pad, first, w, offset, left_cdf)
-                if windowed:
-                    _window_row(vol_t, j, i0, i1 - i0, first, w, out, a)
-                    continue
-                # tap-major: consecutive voxels mostly hit different columns, so
-                # their read-modify-writes do not wait on each other
-                for m in range(n_taps):
-                    for q in range(i1 - i0):
-                        wm = w[m, q]
-                        dst = ((a * cols_pad + np.int64(first[q]) + m) * n_chunks) * _LANES
-                        src = ((j * nx + i0 + q) * n_chunks) * _LANES
-                        for k in range(0, n_chunks * _LANES, _LANES):
-                            _axpy_lanes(out, dst + k, wm, vol_t, src + k)
+                _project_row(vol_t, j, i0, i1 - i0, first, w, out, a, n_taps, windowed)
 
 
 @numba.njit(parallel=True, fastmath=True, cache=True)
@@ -375,7 +411,7 @@ def _adjoint_inplane(sino, t_rows, steps, footprints, taps, pad, view_block, out
     Rows go through :func:`_window_row_adjoint` where the view allows (at
     most 3 taps, footprint step below one column), else tap by tap.
     """
-    n_angles, cols_pad, n_chunks, _ = sino.shape
+    n_angles, cols_pad, _, _ = sino.shape
     ny, nx, _, _ = out.shape
     cols = cols_pad - 2 * pad
     max_taps = taps.max()
@@ -391,20 +427,12 @@ def _adjoint_inplane(sino, t_rows, steps, footprints, taps, pad, view_block, out
                 n_taps = taps[a]
                 i0, i1 = _voxel_range(t_rows[a, j], steps[a], hw, cols, nx)
                 _row_footprints(t_rows[a, j], steps[a], i0, i1 - i0, footprints[a], n_taps, pad, first, w, offset, left_cdf)
-                if n_taps <= 3 and abs(steps[a]) < 1.0 - 1e-9:
+                windowed = _windowed(n_taps, steps[a])
+                if windowed:
                     for m in range(n_taps, 3):  # rows a 3-tap view left behind
                         for q in range(i1 - i0):
                             w[m, q] = 0.0
-                    _window_row_adjoint(sino, j, i0, i1 - i0, first, w, out, a)
-                    continue
-                # tap-major, so that no voxel waits on its own previous update
-                for m in range(n_taps):
-                    for q in range(i1 - i0):
-                        wm = w[m, q]
-                        dst = ((j * nx + i0 + q) * n_chunks) * _LANES
-                        src = ((a * cols_pad + np.int64(first[q]) + m) * n_chunks) * _LANES
-                        for k in range(0, n_chunks * _LANES, _LANES):
-                            _axpy_lanes(out, dst + k, wm, sino, src + k)
+                _backproject_row(sino, j, i0, i1 - i0, first, w, out, a, n_taps, windowed)
 
 
 @numba.njit(parallel=True, fastmath=True, cache=True)
@@ -509,49 +537,13 @@ def _node_hats(d_row, d_step, i0, n, node, node_step, hat):
 
 @numba.njit(cache=True, inline="always")
 def _weigh_taps(w, hat, n_taps, n, w_node):
-    """``w_node[m, q] = w[m, q] * hat[q]``: footprint weights times the voxels' hat weights on one node."""
+    """``w_node[m, q] = w[m, q] * hat[q]``: footprint weights times the voxels' hat weights on one node.
+
+    ``w_node`` needs at least 3 rows, those from ``n_taps`` on zero (the register window reads 3).
+    """
     for m in range(n_taps):
         for q in range(n):
             w_node[m, q] = w[m, q] * hat[q]
-
-
-@numba.njit(cache=True, fastmath=True)
-def _deposit_node_row(vol_t, j, i0, n, first, w, hat, w_node, out, node, n_taps, windowed):
-    """Add voxels ``i0 … i0 + n − 1`` of row ``j``, weighted by ``hat``, to the image of ``node``.
-
-    ``w_node`` (at least 3 rows, those from ``n_taps`` on zero) is scratch for
-    the footprint weights times the hat weights, applied as in
-    :func:`_forward_inplane` with ``node`` in place of the view.
-    """
-    _weigh_taps(w, hat, n_taps, n, w_node)
-    if windowed:
-        _window_row(vol_t, j, i0, n, first, w_node, out, node)
-        return
-    nx, n_chunks = vol_t.shape[1], vol_t.shape[2]
-    cols_pad = out.shape[1]
-    for m in range(n_taps):
-        for q in range(n):
-            dst = ((node * cols_pad + np.int64(first[q]) + m) * n_chunks) * _LANES
-            src = ((j * nx + i0 + q) * n_chunks) * _LANES
-            for k in range(0, n_chunks * _LANES, _LANES):
-                _axpy_lanes(out, dst + k, w_node[m, q], vol_t, src + k)
-
-
-@numba.njit(cache=True, fastmath=True)
-def _gather_node_row(sino, j, i0, n, first, w, hat, w_node, out, node, n_taps, windowed):
-    """Transpose of :func:`_deposit_node_row`: voxels ``i0 … i0 + n − 1`` of row ``j`` gather from ``node``."""
-    _weigh_taps(w, hat, n_taps, n, w_node)
-    if windowed:
-        _window_row_adjoint(sino, j, i0, n, first, w_node, out, node)
-        return
-    nx, n_chunks = out.shape[1], out.shape[2]
-    cols_pad = sino.shape[1]
-    for m in range(n_taps):
-        for q in range(n):
-            dst = ((j * nx + i0 + q) * n_chunks) * _LANES
-            src = ((node * cols_pad + np.int64(first[q]) + m) * n_chunks) * _LANES
-            for k in range(0, n_chunks * _LANES, _LANES):
-                _axpy_lanes(out, dst + k, w_node[m, q], sino, src + k)
 
 
 @numba.njit(parallel=True, fastmath=True, cache=True)
@@ -569,8 +561,7 @@ def _forward_depth_inplane(vol_t, t_row, step, footprint, n_taps, pad, d_rows, d
     cols = cols_pad - 2 * pad
     hw = np.float64(footprint[0])
     node_step = nodes[1] - nodes[0]
-    # see _window_row; |step| < 1 keeps first[] moving by at most 1
-    windowed = n_taps <= 3 and abs(step) < 1.0 - 1e-9
+    windowed = _windowed(n_taps, step)
     for parity in range(2):
         for p in numba.prange((n_nodes - parity) // 2):
             s = 2 * p + parity
@@ -590,7 +581,8 @@ def _forward_depth_inplane(vol_t, t_row, step, footprint, n_taps, pad, d_rows, d
                 _row_footprints(t_row[j], step, i0, n, footprint, n_taps, pad, first, w, offset, left_cdf)
                 for node in range(s, s + 2):
                     _node_hats(d_rows[j], d_step, i0, n, nodes[node], node_step, hat)
-                    _deposit_node_row(vol_t, j, i0, n, first, w, hat, w_node, out, node, n_taps, windowed)
+                    _weigh_taps(w, hat, n_taps, n, w_node)
+                    _project_row(vol_t, j, i0, n, first, w_node, out, node, n_taps, windowed)
 
 
 @numba.njit(parallel=True, fastmath=True, cache=True)
@@ -601,7 +593,7 @@ def _adjoint_depth_inplane(sino, t_row, step, footprint, n_taps, pad, d_rows, d_
     cols = cols_pad - 2 * pad
     hw = np.float64(footprint[0])
     node_step = nodes[1] - nodes[0]
-    windowed = n_taps <= 3 and abs(step) < 1.0 - 1e-9
+    windowed = _windowed(n_taps, step)
     for j in numba.prange(ny):
         first = np.empty(nx, dtype=np.uint64)
         w = np.empty((n_taps, nx), dtype=np.float32)
@@ -618,7 +610,8 @@ def _adjoint_depth_inplane(sino, t_row, step, footprint, n_taps, pad, d_rows, d_
             _row_footprints(t_row[j], step, i0, n, footprint, n_taps, pad, first, w, offset, left_cdf)
             for node in range(s, s + 2):
                 _node_hats(d_rows[j], d_step, i0, n, nodes[node], node_step, hat)
-                _gather_node_row(sino, j, i0, n, first, w, hat, w_node, out, node, n_taps, windowed)
+                _weigh_taps(w, hat, n_taps, n, w_node)
+                _backproject_row(sino, j, i0, n, first, w_node, out, node, n_taps, windowed)
 
 
 def _aligned_zeros(shape):
@@ -740,7 +733,6 @@ class NumbaProjector(Projector):
         view_block = max(1, _TILE_ELEMENTS // (s.shape[1] * self._nz_padded))
         _adjoint_inplane(_chunked(s), *self._geometry_args(), view_block, _chunked(vol_t))
         return np.ascontiguousarray(vol_t[:, :, :nz].transpose(2, 0, 1))
-
 
     # -- depth nodes (the depth-dependent PSF model) -----------------------------
     def _depth_args(self, a, nodes, center_xy):
