@@ -24,6 +24,7 @@ The models of the paper's simulations (§2.2, App. A, App. B.2):
 from __future__ import annotations
 
 import copy
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -277,7 +278,7 @@ class DepthPSFProjector(Operator):
         ).astype(np.float64)
         self.domain_shape = volume.shape
         self.range_shape = scan.shape
-        self._views = [projector(volume, scan.subset([a]), backend=backend) for a in range(scan.n_angles)]
+        self._projector = projector(volume, scan, backend=backend)
 
     def __repr__(self):
         return (
@@ -303,15 +304,21 @@ class DepthPSFProjector(Operator):
         model = copy.copy(self)
         model.scan = scan
         model.range_shape = scan.shape
-        model._views = [projector(self.volume, scan.subset([a]), backend=self.backend) for a in range(scan.n_angles)]
+        model._projector = projector(self.volume, scan, backend=self.backend)
+        model.__dict__.pop("_views", None)
         return model
+
+    @functools.cached_property
+    def _views(self):
+        """One-view projectors, for backends without a one-pass node projection (built on first use)."""
+        return [self._projector.subset([a]) for a in range(self.scan.n_angles)]
 
     def _weights(self, a):
         return _hat_weights(_depth_map(self.volume, self.scan, self.scan.angles[a]), self.depths)
 
     def _one_pass(self):
         """Whether the backend projects all node images of a view in one pass (numba)."""
-        return hasattr(self._views[0], "iter_depth_slabs")
+        return hasattr(self._projector, "iter_depth_slabs")
 
     def _active_nodes(self, a):
         """Nodes whose weight can be non-zero at view ``a`` (at least those :meth:`_weights` returns)."""
@@ -334,8 +341,7 @@ class DepthPSFProjector(Operator):
         """
         with tqdm(total=self.scan.n_angles, desc=desc, disable=not progress, leave=False) as bar:
             if self._one_pass():
-                full = projector(self.volume, self.scan, backend=self.backend)
-                for a, images in full.iter_depth_slabs(x, self.depths, self.scan.center[:2]):
+                for a, images in self._projector.iter_depth_slabs(x, self.depths, self.scan.center[:2]):
                     yield a, [(s, images[s]) for s in self._active_nodes(a)]
                     bar.update()
                 return
@@ -391,8 +397,7 @@ class DepthPSFProjector(Operator):
             for a in views:
                 for s in self._active_nodes(a):
                     blurred[a, s] = _convolve(y[a], self.kernels[s][::-1, ::-1])
-            full = projector(self.volume, self.scan, backend=self.backend)
-            return full.adjoint_depth_slabs(blurred, self.depths, self.scan.center[:2])
+            return self._projector.adjoint_depth_slabs(blurred, self.depths, self.scan.center[:2])
         out = np.zeros(self.domain_shape, dtype=np.float64)
         for a in views:
             for s, w in self._weights(a):
