@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["array_module", "ndimage_module", "to_numpy", "like", "vdot", "norm2", "zeros_like", "combine", "apply"]
+__all__ = ["array_module", "ndimage_module", "add_at", "to_numpy", "like", "vdot", "norm2", "zeros_like", "combine", "apply"]
 
 
 def array_module(x):
