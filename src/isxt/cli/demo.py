@@ -22,7 +22,7 @@ def register(sub):
                    help="physical cell phantom (auto: when available) or the simple slab")
     p.add_argument("--psf", choices=["zoneplate", "depth", "gaussian", "none"], default="zoneplate",
                    help="optics of the simulated data: in-focus zone-plate PSF (default), depth-dependent "
-                   "zone-plate PSF (slow), Gaussian with FWHM = OZW, or none")
+                   "zone-plate PSF, Gaussian with FWHM = OZW, or none")
     p.add_argument("--seed", type=int, default=0, help="phantom seed (default 0)")
     p.set_defaults(func=run)
 

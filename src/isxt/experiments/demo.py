@@ -117,7 +117,7 @@ def _simulate(config, fine, scan, truth_fine, ozw):
     if config.psf == "zoneplate":  # the in-focus, polychromatic XM-2 zone-plate PSF, on intensities
         kernel = ZonePlate.xm2(round(ozw * 1000)).psf_2d(0.0, scan.pixel_size)
         return simulate_projections(truth_fine, fine, scan, psf=kernel).absorption
-    if config.psf == "depth":  # depth-dependent PSF of the XM-2 zone plate, focus on the axis (slow)
+    if config.psf == "depth":  # depth-dependent PSF of the XM-2 zone plate, focus on the axis
         return zone_plate_data(fine, truth_fine, scan, ZonePlate.xm2(round(ozw * 1000)))
     raise ValueError(f"unknown psf model {config.psf!r}; use 'zoneplate', 'depth', 'gaussian' or 'none'")
 
