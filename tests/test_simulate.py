@@ -231,7 +231,7 @@ def slab_by_slab(vol, scan, x, nodes):
     """The reference: one ordinary projection of the hat-weighted volume per node and view."""
     out = np.zeros((scan.n_angles, nodes.size) + scan.shape[1:], np.float32)
     for a in range(scan.n_angles):
-        view = projector(vol, scan.subset([a]))
+        view = projector(vol, scan[[a]])
         for s, w in enumerate(hat_weight_maps(vol, scan.center[:2], scan.angles[a], nodes)):
             out[a, s] = view.forward(x * w[None].astype(np.float32))[0]
     return out
