@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._deprecate import warn_deprecated
+from ._deprecate import renamed_kwargs, warn_deprecated
 
 __all__ = [
     "VolumeGeometry",
@@ -159,11 +159,12 @@ class VolumeGeometry:
     def zeros(self, dtype=np.float32):
         return np.zeros(self.shape, dtype=dtype)
 
-    def cylinder_mask(self, radius, center_xy=None):
-        """Boolean mask of voxels within ``radius`` µm of the z-parallel axis through ``center_xy``."""
+    @renamed_kwargs(radius="radius_um")
+    def cylinder_mask(self, radius_um, center_xy=None):
+        """Boolean mask of voxels within ``radius_um`` of the z-parallel axis through ``center_xy`` (µm)."""
         cx, cy = (self.center[0], self.center[1]) if center_xy is None else center_xy
         yy, xx = np.meshgrid(self.coords("y") - cy, self.coords("x") - cx, indexing="ij")
-        disk = xx**2 + yy**2 <= radius**2
+        disk = xx**2 + yy**2 <= radius_um**2
         return np.broadcast_to(disk, self.shape).copy()
 
     def radial_distance(self, center_xy=None):

@@ -49,7 +49,7 @@ def compute(size="small", progress=True, seed=0):
         per_view = total / na
         y = noisy_absorption(np.exp(-clean[na].astype(np.float64)), per_view, seed=seed + k)
         x, info = C.oracle_reconstruct([Scan(geoms[na], y)], setup, cfg["iterations"], mask="volume", patience=5)
-        fr = metrics.frc_slices(x, setup.truth, pixel_size=s)
+        fr = metrics.frc_slices(x, setup.truth, pixel_size_um=s)
         res = fr.resolution("1/7")
         curves[(total, na)] = fr
         rows.append({
