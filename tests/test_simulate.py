@@ -321,3 +321,37 @@ def test_depth_psf_one_pass_equals_the_slab_loop(small_case, monkeypatch):
         results.append((op.forward(x), op.simulate(x), roi.simulate(x), op.adjoint(y)))
     for new, old in zip(*results):
         assert np.abs(new - old).max() <= 1e-5 * np.abs(old).max()
+
+
+# --------------------------------------------------------------------------
+# noisy_absorption: the one step from noiseless transmission to noisy absorption
+# --------------------------------------------------------------------------
+def test_noisy_absorption_statistics_follow_poisson():
+    """Delta method: -ln of Poisson counts / N has mean -ln T and variance 1/(N T) to first order."""
+    from isxt.simulate import noisy_absorption
+
+    t, n = 0.3, 4000.0
+    y = noisy_absorption(np.full(200_000, t), n, seed=3).astype(np.float64)
+    assert y.mean() == pytest.approx(-np.log(t), abs=4 * np.sqrt(1 / (n * t) / y.size) + 1 / (n * t))
+    assert y.var() == pytest.approx(1.0 / (n * t), rel=0.03)
+
+
+def test_noisy_absorption_floor_seed_and_broadcast():
+    from isxt.simulate import noisy_absorption, poisson_noise
+
+    # no photon through an opaque pixel reads as one count: absorption ln N, finite
+    dark = noisy_absorption(np.zeros((2, 3, 4)), 250.0, seed=0)
+    np.testing.assert_allclose(dark, np.log(250.0), rtol=1e-7)
+    # per-row photons (a flat field) broadcast; the noisy transmission comes back on request
+    t = np.random.default_rng(0).uniform(0.2, 0.9, (3, 4, 5))
+    photons = np.array([100.0, 1e3, 1e4, 1e5])[None, :, None]
+    y, noisy = noisy_absorption(t, photons, seed=5, return_transmission=True)
+    np.testing.assert_array_equal(noisy, poisson_noise(t, photons, seed=5))
+    np.testing.assert_array_equal(y, (-np.log(np.maximum(noisy, 1.0 / photons))).astype(np.float32))
+    np.testing.assert_array_equal(y, noisy_absorption(t, photons, seed=5))  # seeded: reproducible
+    assert not np.array_equal(y, noisy_absorption(t, photons, seed=6))
+    rng_a, rng_b = np.random.default_rng(9), np.random.default_rng(9)
+    np.testing.assert_array_equal(noisy_absorption(t, 1e3, rng=rng_a), noisy_absorption(t, 1e3, rng=rng_b))
+    # the error spread shrinks as 1/sqrt(N) along the rows
+    spread = (y - -np.log(t)).std(axis=(0, 2))
+    assert np.all(np.diff(spread) < 0)
