@@ -46,15 +46,9 @@ def write_into(result, out):
     ``out`` is an array (or a list of block arrays) of the result's shape; the
     same object is returned, so callers can write ``y = op.forward(x, out=y)``.
     """
-    if out is None:
-        return result
-
-    def copy(o, r):
-        if o is not r:
-            o[...] = r
-
-    apply(copy, out, result)
-    return out
+    if out is not None:
+        apply(lambda o, r: None if o is r else o.__setitem__(Ellipsis, r), out, result)
+    return result if out is None else out
 
 
 @functools.lru_cache(maxsize=None)
@@ -68,11 +62,10 @@ def _takes_out(cls, method):
 def forward_into(op, x, out=None):
     """``op.forward(x)`` written into ``out``, for any operator-like object.
 
-    Passes ``out=`` to operators that take it; for others (e.g. a user's
-    object with a plain ``forward(x)``) the result is copied into ``out``.
-    With ``out`` given the return value is ``out`` itself, so a solver owns
-    the array and may update it in place; without, it is whatever the
-    operator returns (which may be an array the operator keeps).
+    Passes ``out=`` to operators that take it; for others (e.g. a user's object with a
+    plain ``forward(x)``) the result is copied into ``out``. With ``out`` the return value
+    is ``out``, which the caller owns and may update in place; without, it is whatever the
+    operator returns (perhaps an array the operator keeps).
     """
     if out is None:
         return op.forward(x)
