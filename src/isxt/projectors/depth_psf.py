@@ -354,7 +354,8 @@ class DepthPSFProjector(Operator):
         model.scan = scan
         model.range_shape = scan.shape
         model._projector = projector(self.volume, scan, backend=self.backend)
-        model.__dict__.pop("_views", None)
+        for cached in ("_views", "T"):  # built for the old scan
+            model.__dict__.pop(cached, None)
         return model
 
     @functools.cached_property
