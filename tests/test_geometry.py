@@ -116,8 +116,15 @@ def test_renamed_arguments_warn_and_agree():
     vol = VolumeGeometry((1, 8, 8), 0.1)
     with pytest.warns(DeprecationWarning):
         np.testing.assert_array_equal(vol.cylinder_mask(radius=0.3), vol.cylinder_mask(0.3))
+    from isxt.optics import XM2_35NM
+    from isxt.simulate import DepthPSFProjector
+
+    scan = ScanGeometry.full_field(vol, 2, 0.1)
+    with pytest.warns(DeprecationWarning, match="'focus' is now called 'focus_um'"):
+        assert DepthPSFProjector(vol, scan, XM2_35NM, n_slabs=2, focus=-0.4, polychromatic=False).focus == -0.4
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the new names do not warn
+        DepthPSFProjector(vol, scan, XM2_35NM, n_slabs=2, focus_um=-0.4, polychromatic=False)
         vol.cylinder_mask(radius_um=0.3)
         frc(img, img, pixel_size_um=0.02)
 

@@ -30,6 +30,7 @@ from tqdm.auto import tqdm
 
 from ..errors import InputError
 from ..geometry import ScanGeometry, VolumeGeometry
+from .._deprecate import renamed_kwargs
 from ..operators import Operator, write_into
 from ..optics import ZonePlate
 from . import projector
@@ -278,7 +279,7 @@ class DepthPSFProjector(Operator):
     n_slabs : int, optional
         PSF nodes along the beam; default: spacing at most a quarter of the
         depth of field (at least 2, at most 64).
-    focus : float
+    focus_um : float
         Depth (µm) of the focal plane relative to the scan centre, along the
         beam direction ``(-sinθ, cosθ)``.
     backend : str
@@ -291,13 +292,14 @@ class DepthPSFProjector(Operator):
         Show a tqdm bar over views.
     """
 
+    @renamed_kwargs(focus="focus_um")
     def __init__(
         self,
         volume,
         scan,
         zone_plate,
         n_slabs=None,
-        focus=0.0,
+        focus_um=0.0,
         backend="numba",
         kernel_size=None,
         polychromatic=True,
@@ -310,7 +312,7 @@ class DepthPSFProjector(Operator):
         self.volume = volume
         self.scan = scan
         self.zone_plate = zone_plate
-        self.focus = float(focus)
+        self.focus = float(focus_um)
         self.backend = backend
         self.polychromatic = bool(polychromatic)
         self.progress = bool(progress)
@@ -342,7 +344,7 @@ class DepthPSFProjector(Operator):
             self.scan[indices],
             self.zone_plate,
             n_slabs=self.n_slabs,
-            focus=self.focus,
+            focus_um=self.focus,
             backend=self.backend,
             kernel_size=self.kernels.shape[-1],
             polychromatic=self.polychromatic,

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from .._deprecate import renamed_kwargs
 from ..errors import InputError
 from ..optics import ZonePlate
 from ..projectors import projector
@@ -40,6 +41,7 @@ class SimulatedProjections:
     ideal_absorption: np.ndarray
 
 
+@renamed_kwargs(focus="focus_um")
 def simulate_projections(
     lac,
     volume,
@@ -50,7 +52,7 @@ def simulate_projections(
     seed=0,
     flat_field="equalise",
     dual_energy=None,
-    focus=0.0,
+    focus_um=0.0,
     n_slabs=None,
     backend="numba",
     progress=None,
@@ -77,8 +79,8 @@ def simulate_projections(
         (:func:`equalising_flat_field` of the ideal projection), else uniform.
     dual_energy : dict, optional
         ``{'phi0': φ0, 'c': c}``: transmission by Eq. 16 instead of Beer–Lambert.
-    focus, n_slabs : float, int
-        Passed to :class:`DepthPSFProjector`.
+    focus_um, n_slabs : float, int
+        Passed to :class:`DepthPSFProjector` (``focus=`` is the deprecated name).
     backend : str
         Projector backend.
     progress : bool, optional
@@ -97,7 +99,7 @@ def simulate_projections(
     if psf is None:
         y = ideal
     elif isinstance(psf, ZonePlate):
-        y = DepthPSFProjector(volume, scan, psf, n_slabs=n_slabs, focus=focus, backend=backend, progress=progress).forward(lac)
+        y = DepthPSFProjector(volume, scan, psf, n_slabs=n_slabs, focus_um=focus_um, backend=backend, progress=progress).forward(lac)
     elif np.ndim(psf) == 0:
         y = band_limit(ideal, float(psf), scan.pixel_size)
     else:

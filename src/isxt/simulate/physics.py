@@ -17,6 +17,7 @@ import numpy as np
 from scipy import ndimage
 from scipy.signal import fftconvolve
 
+from .._deprecate import renamed_kwargs
 from ..errors import InputError
 from ..operators import gaussian_kernel
 from ..projectors import projector
@@ -111,12 +112,13 @@ def affine_stray_light(transmission, a, b):
 
 
 
+@renamed_kwargs(focus="focus_um", depth_step="depth_step_um")
 def depth_psf_direct(
-    x, volume, scan, zone_plate, focus=0.0, depth_step=None, backend="numba", kernel_size=None, polychromatic=True
+    x, volume, scan, zone_plate, focus_um=0.0, depth_step_um=None, backend="numba", kernel_size=None, polychromatic=True
 ):
     """Reference depth-dependent PSF projection with thin slabs at their own depth.
 
-    Voxel columns are binned by depth in bins of ``depth_step`` (default a
+    Voxel columns are binned by depth in bins of ``depth_step_um`` (default a
     quarter voxel) on a grid shared by all views, and each bin is projected
     and blurred with the PSF at the bin's depth. With a quarter-voxel step the
     PSF depth of every voxel is exact to ±1/8 voxel, so this converges to the
@@ -130,11 +132,11 @@ def depth_psf_direct(
     x = np.asarray(x, dtype=np.float32)
     if x.shape != volume.shape:
         raise InputError(f"volume has shape {x.shape}, geometry says {volume.shape}")
-    step = volume.voxel_size / 4 if depth_step is None else float(depth_step)
+    step = volume.voxel_size / 4 if depth_step_um is None else float(depth_step_um)
     radius = max_depth(volume, scan)
     if kernel_size is None:
         poly = polychromatic and zone_plate.monochromaticity is not None
-        kernel_size = 2 * zone_plate.kernel_half_width(radius + abs(focus), scan.pixel_size, polychromatic=poly) + 1
+        kernel_size = 2 * zone_plate.kernel_half_width(radius + abs(focus_um), scan.pixel_size, polychromatic=poly) + 1
     cache = {}
     out = np.zeros(scan.shape, dtype=np.float32)
     for a in range(scan.n_angles):
@@ -143,7 +145,7 @@ def depth_psf_direct(
         acc = np.zeros(scan.shape[1:])
         for b in np.unique(bins):
             if b not in cache:
-                cache[b] = zone_plate.psf_2d(b * step - focus, scan.pixel_size, size=kernel_size, polychromatic=polychromatic)
+                cache[b] = zone_plate.psf_2d(b * step - focus_um, scan.pixel_size, size=kernel_size, polychromatic=polychromatic)
             proj = view.forward(x * (bins == b)[None])[0]
             acc += fftconvolve(proj.astype(np.float64), cache[b].astype(np.float64), mode="same")
         out[a] = acc
