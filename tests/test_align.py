@@ -227,13 +227,13 @@ def test_bad_frames_and_a_jump_are_flagged_without_derailing_the_rest(sim19, ali
     jump = np.array([12 * p, 0.0])  # a sudden 12-pixel jump of one view
     truth[70] += jump
     volume, phantom = sim19["volume"], sim19["phantom"]
-    data[70] = projector(volume, sim19["interior_scan"].subset([70]).with_shifts(truth[[70]])).forward(phantom)[0]
+    data[70] = projector(volume, sim19["interior_scan"][[70]].with_shifts(truth[[70]])).forward(phantom)[0]
     # a blank full-field view and a full-field jump too
     sdata = sim19["sparse_data"].copy()
     sdata[7] = 0.0
     struth = sim19["sparse_true"].copy()
     struth[12] += [0.96, 0.0]  # 12 sparse pixels
-    sdata[12] = projector(volume, sim19["sparse_scan"].subset([12]).with_shifts(struth[[12]])).forward(phantom)[0]
+    sdata[12] = projector(volume, sim19["sparse_scan"][[12]].with_shifts(struth[[12]])).forward(phantom)[0]
     ff_bad = align_full_field(sim19["sparse_scan"], sdata, iterations=2)
     assert ff_bad.flags[7] == "blank" and ff_bad.flags[12] == "outlier"
     assert set(ff_bad.flagged) == {7, 12}

@@ -105,7 +105,7 @@ def test_interior_scan_lights_only_its_band():
     uc, _ = scan.detector_center()
     union = np.zeros((N, N), dtype=bool)
     for a, th in enumerate(scan.angles):
-        dose = dose_map(lac, VOL, scan.subset([a]), PHOTONS)[0]
+        dose = dose_map(lac, VOL, scan[[a]], PHOTONS)[0]
         u = np.abs(xx * np.cos(th) + yy * np.sin(th) - uc[a])
         # Lit exactly within the band |u| <= width/2 (up to the half diagonal of a voxel).
         assert np.all(dose[u > scan.width / 2 + VOXEL * np.sqrt(0.5)] == 0)
@@ -121,11 +121,11 @@ def test_interior_scan_lights_only_its_band():
 
 
 def test_dose_is_linear_in_photons_and_additive(cylinder, full_scan):
-    scan = full_scan.subset(np.arange(0, 90, 10))
+    scan = full_scan[np.arange(0, 90, 10)]
     d1 = dose_map(cylinder, VOL, scan, PHOTONS)
     d3 = dose_map(cylinder, VOL, scan, 3 * PHOTONS)
     np.testing.assert_allclose(d3, 3 * d1, rtol=1e-5)
-    halves = protocol_dose(cylinder, VOL, [(scan.subset(np.arange(4)), PHOTONS), (scan.subset(np.arange(4, 9)), PHOTONS)])
+    halves = protocol_dose(cylinder, VOL, [(scan[np.arange(4)], PHOTONS), (scan[np.arange(4, 9)], PHOTONS)])
     np.testing.assert_allclose(halves, d1, rtol=1e-5, atol=1e-6 * d1.max())
 
 

@@ -59,7 +59,7 @@ def test_psnr_rel_is_difference_of_psnrs():
 
 def test_frc_of_image_with_itself_is_one():
     img = np.random.default_rng(2).random((32, 32))
-    r = frc(img, img, pixel_size=0.02)
+    r = frc(img, img, pixel_size_um=0.02)
     assert r.freq[0] == 0 and r.freq[-1] == pytest.approx(0.5)
     assert len(r.freq) == 17
     np.testing.assert_allclose(r.frc, 1.0, atol=1e-12)
@@ -89,7 +89,7 @@ def test_fsc_and_slice_averaged_frc():
     np.testing.assert_allclose(fsc(vol, vol).frc, 1.0, atol=1e-12)
     noisy = vol + rng.standard_normal(vol.shape)
     per_slice = np.mean([frc(vol[k], noisy[k]).frc for k in range(8)], axis=0)
-    r = frc_slices(vol, noisy, pixel_size=0.01)
+    r = frc_slices(vol, noisy, pixel_size_um=0.01)
     np.testing.assert_allclose(r.frc, per_slice)
     np.testing.assert_allclose(r.n, frc(vol[0], noisy[0]).n)
     np.testing.assert_allclose(frc_slices(vol, noisy, slices=[2]).frc, frc(vol[2], noisy[2]).frc)
@@ -110,7 +110,7 @@ def test_resolution_from_synthetic_curve():
     r = FRCResult(freq, curve, np.full(51, 1e6), pixel_size=0.02)
     f_cross = (1 - 1 / 7) / 2
     assert resolution(r) == pytest.approx(20.0 / f_cross, rel=1e-9)  # nm, linear between rings is exact
-    assert r.resolution(pixel_size=0.01) == pytest.approx(10.0 / f_cross, rel=1e-9)
+    assert r.resolution(pixel_size_um=0.01) == pytest.approx(10.0 / f_cross, rel=1e-9)
     r_px = FRCResult(freq, curve, np.full(51, 1e6))
     assert resolution(r_px) == pytest.approx(1 / f_cross)  # pixels without a pixel size
     # half-bit: the threshold for rings of 10⁶ pixels is constant here
@@ -133,7 +133,7 @@ def test_resolution_of_a_blurred_image_pair():
     rng = np.random.default_rng(5)
     img = rng.random((64, 64))
     noise = 0.05 * rng.standard_normal(img.shape)
-    res = [resolution(frc(img, gaussian_filter(img, s, mode="wrap") + noise, pixel_size=0.01)) for s in (1.0, 2.0)]
+    res = [resolution(frc(img, gaussian_filter(img, s, mode="wrap") + noise, pixel_size_um=0.01)) for s in (1.0, 2.0)]
     assert res[0] < res[1]
     assert 20 <= res[0] <= 200
 

@@ -190,7 +190,7 @@ def test_load_phantom_mrc_round_trip(tmp_path):
     np.testing.assert_array_equal(ph.lac, data)
     assert ph.geometry.shape == (5, 7, 9)
     assert ph.geometry.voxel_size == pytest.approx(0.025)
-    assert load_phantom(path, voxel_size=0.04).geometry.voxel_size == 0.04
+    assert load_phantom(path, voxel_size_um=0.04).geometry.voxel_size == 0.04
 
 
 def test_load_phantom_npy_and_tiff(tmp_path):
@@ -199,7 +199,7 @@ def test_load_phantom_npy_and_tiff(tmp_path):
     np.save(npy, data)
     with pytest.raises(InputError, match="voxel_size"):
         load_phantom(npy)
-    ph = load_phantom(npy, voxel_size=0.02)
+    ph = load_phantom(npy, voxel_size_um=0.02)
     np.testing.assert_array_equal(ph.lac, data)
     assert set(ph.label_names.values()) == {"background", "sample"}
     tif = tmp_path / "vol.tif"
@@ -208,6 +208,6 @@ def test_load_phantom_npy_and_tiff(tmp_path):
     bad = tmp_path / "bad.npy"
     np.save(bad, np.zeros((2, 2, 2, 2)))
     with pytest.raises(InputError, match="3-D"):
-        load_phantom(bad, voxel_size=0.1)
+        load_phantom(bad, voxel_size_um=0.1)
     with pytest.raises(InputError, match="does not exist"):
         load_phantom(tmp_path / "missing.mrc")

@@ -74,14 +74,14 @@ def test_band_limit_blurs_the_intensity():
 
 def test_depth_projector_adjoint_is_exact(small_case):
     vol, scan, _ = small_case
-    op = DepthPSFProjector(vol, scan, XM2_35NM, n_slabs=3, focus=-1.0)
+    op = DepthPSFProjector(vol, scan, XM2_35NM, n_slabs=3, focus_um=-1.0)
     assert adjoint_mismatch(op) < 1e-5
 
 
 def test_single_slab_is_a_z_independent_kernel(small_case):
     """n_slabs = 1 reduces to Eq. 11: k ⊛ (A x) with the PSF at the focus offset."""
     vol, scan, x = small_case
-    op = DepthPSFProjector(vol, scan, XM2_35NM, n_slabs=1, focus=-0.7)
+    op = DepthPSFProjector(vol, scan, XM2_35NM, n_slabs=1, focus_um=-0.7)
     kernel = XM2_35NM.psf_2d(0.7, scan.pixel_size, size=op.kernels.shape[-1])
     reference = convolve_detector(projector(vol, scan), kernel).forward(x)
     np.testing.assert_allclose(op.forward(x), reference, atol=1e-5 * np.abs(reference).max())
@@ -101,15 +101,15 @@ def test_fast_depth_model_matches_direct_evaluation(small_case):
     vol, scan, x = small_case
     focus = -1.5  # put the whole object out of focus, where the PSF changes fastest with depth
     # one-voxel depth bins: the reference is itself within ~1.5e-4 of its converged value
-    direct = depth_psf_direct(x, vol, scan, XM2_35NM, focus=focus, depth_step=vol.voxel_size)
-    fast = DepthPSFProjector(vol, scan, XM2_35NM, focus=focus)  # default slab spacing ≤ DOF/4
+    direct = depth_psf_direct(x, vol, scan, XM2_35NM, focus_um=focus, depth_step_um=vol.voxel_size)
+    fast = DepthPSFProjector(vol, scan, XM2_35NM, focus_um=focus)  # default slab spacing ≤ DOF/4
     in_focus_only = convolve_detector(projector(vol, scan), XM2_35NM.psf_2d(-focus, scan.pixel_size)).forward(x)
     err = np.linalg.norm(fast.forward(x) - direct) / np.linalg.norm(direct)
     depth_effect = np.linalg.norm(in_focus_only - direct) / np.linalg.norm(direct)
     assert err < 2e-3
     assert depth_effect > 5 * err  # the test case does depend on depth
     # a finer slab grid converges (second order in the spacing)
-    finer = DepthPSFProjector(vol, scan, XM2_35NM, focus=focus, n_slabs=2 * fast.n_slabs - 1)
+    finer = DepthPSFProjector(vol, scan, XM2_35NM, focus_um=focus, n_slabs=2 * fast.n_slabs - 1)
     err_fine = np.linalg.norm(finer.forward(x) - direct) / np.linalg.norm(direct)
     assert err_fine < 0.5 * err
 
@@ -118,7 +118,7 @@ def test_depth_psf_conserves_absorption_mass(small_case):
     """Kernels sum to 1: the total absorption per view is that of the plain projection."""
     vol, scan, x = small_case
     wide = ScanGeometry.full_field(vol, 3, 0.02, margin=1.6, rows=40)
-    y = DepthPSFProjector(vol, wide, XM2_35NM, focus=0.5).forward(x)
+    y = DepthPSFProjector(vol, wide, XM2_35NM, focus_um=0.5).forward(x)
     plain = projector(vol, wide).forward(x)
     np.testing.assert_allclose(y.sum(axis=(1, 2)), plain.sum(axis=(1, 2)), rtol=2e-3)
 
@@ -172,8 +172,8 @@ def test_simulate_projections_paths(small_case):
     assert ideal.photons is None
     banded = simulate_projections(x, vol, scan, psf=0.035)
     np.testing.assert_allclose(banded.absorption, band_limit(plain, 0.035, scan.pixel_size), atol=1e-6)
-    depth = simulate_projections(x, vol, scan, psf=XM2_35NM, focus=-0.5, n_slabs=3)
-    expected = DepthPSFProjector(vol, scan, XM2_35NM, n_slabs=3, focus=-0.5).forward(x)
+    depth = simulate_projections(x, vol, scan, psf=XM2_35NM, focus_um=-0.5, n_slabs=3)
+    expected = DepthPSFProjector(vol, scan, XM2_35NM, n_slabs=3, focus_um=-0.5).forward(x)
     np.testing.assert_allclose(depth.absorption, expected, atol=1e-5)
     dual = simulate_projections(x, vol, scan, dual_energy={"phi0": 0.9, "c": 0.5})
     np.testing.assert_allclose(dual.transmission, dual_energy_transmission(plain, 0.9, 0.5), rtol=1e-6)
@@ -231,7 +231,7 @@ def slab_by_slab(vol, scan, x, nodes):
     """The reference: one ordinary projection of the hat-weighted volume per node and view."""
     out = np.zeros((scan.n_angles, nodes.size) + scan.shape[1:], np.float32)
     for a in range(scan.n_angles):
-        view = projector(vol, scan.subset([a]))
+        view = projector(vol, scan[[a]])
         for s, w in enumerate(hat_weight_maps(vol, scan.center[:2], scan.angles[a], nodes)):
             out[a, s] = view.forward(x * w[None].astype(np.float32))[0]
     return out
@@ -316,8 +316,42 @@ def test_depth_psf_one_pass_equals_the_slab_loop(small_case, monkeypatch):
     for one_pass in (True, False):
         if not one_pass:
             monkeypatch.delattr(NumbaProjector, "iter_depth_slabs")
-        op = DepthPSFProjector(vol, scan, XM2_35NM, n_slabs=5, focus=-0.8)
-        roi = DepthPSFProjector(vol, interior, XM2_35NM, n_slabs=5, focus=-0.8)
+        op = DepthPSFProjector(vol, scan, XM2_35NM, n_slabs=5, focus_um=-0.8)
+        roi = DepthPSFProjector(vol, interior, XM2_35NM, n_slabs=5, focus_um=-0.8)
         results.append((op.forward(x), op.simulate(x), roi.simulate(x), op.adjoint(y)))
     for new, old in zip(*results):
         assert np.abs(new - old).max() <= 1e-5 * np.abs(old).max()
+
+
+# --------------------------------------------------------------------------
+# noisy_absorption: the one step from noiseless transmission to noisy absorption
+# --------------------------------------------------------------------------
+def test_noisy_absorption_statistics_follow_poisson():
+    """Delta method: -ln of Poisson counts / N has mean -ln T and variance 1/(N T) to first order."""
+    from isxt.simulate import noisy_absorption
+
+    t, n = 0.3, 4000.0
+    y = noisy_absorption(np.full(200_000, t), n, seed=3).astype(np.float64)
+    assert y.mean() == pytest.approx(-np.log(t), abs=4 * np.sqrt(1 / (n * t) / y.size) + 1 / (n * t))
+    assert y.var() == pytest.approx(1.0 / (n * t), rel=0.03)
+
+
+def test_noisy_absorption_floor_seed_and_broadcast():
+    from isxt.simulate import noisy_absorption, poisson_noise
+
+    # no photon through an opaque pixel reads as one count: absorption ln N, finite
+    dark = noisy_absorption(np.zeros((2, 3, 4)), 250.0, seed=0)
+    np.testing.assert_allclose(dark, np.log(250.0), rtol=1e-7)
+    # per-row photons (a flat field) broadcast; the noisy transmission comes back on request
+    t = np.random.default_rng(0).uniform(0.2, 0.9, (3, 4, 5))
+    photons = np.array([100.0, 1e3, 1e4, 1e5])[None, :, None]
+    y, noisy = noisy_absorption(t, photons, seed=5, return_transmission=True)
+    np.testing.assert_array_equal(noisy, poisson_noise(t, photons, seed=5))
+    np.testing.assert_array_equal(y, (-np.log(np.maximum(noisy, 1.0 / photons))).astype(np.float32))
+    np.testing.assert_array_equal(y, noisy_absorption(t, photons, seed=5))  # seeded: reproducible
+    assert not np.array_equal(y, noisy_absorption(t, photons, seed=6))
+    rng_a, rng_b = np.random.default_rng(9), np.random.default_rng(9)
+    np.testing.assert_array_equal(noisy_absorption(t, 1e3, rng=rng_a), noisy_absorption(t, 1e3, rng=rng_b))
+    # the error spread shrinks as 1/sqrt(N) along the rows
+    spread = (y - -np.log(t)).std(axis=(0, 2))
+    assert np.all(np.diff(spread) < 0)

@@ -33,6 +33,7 @@ import numba
 import numpy as np
 from tqdm.auto import tqdm
 
+from ._deprecate import renamed_kwargs
 from .errors import InputError
 from .geometry import ScanGeometry, VolumeGeometry
 
@@ -147,9 +148,10 @@ def _deposit(mu_t, out_t, cos_a, sin_a, offsets, ray_u, photons, half_x, half_y,
                         t_y += dt_y
 
 
-def fluence(photons_per_pixel, pixel_size):
-    """Incident photons per µm² for ``photons_per_pixel`` on square pixels of ``pixel_size`` µm."""
-    return np.asarray(photons_per_pixel, dtype=np.float64) / float(pixel_size) ** 2
+@renamed_kwargs(pixel_size="pixel_size_um")
+def fluence(photons_per_pixel, pixel_size_um):
+    """Incident photons per µm² for ``photons_per_pixel`` on square pixels of ``pixel_size_um``."""
+    return np.asarray(photons_per_pixel, dtype=np.float64) / float(pixel_size_um) ** 2
 
 
 def _check_inputs(lac, volume_geometry, scan, photons_per_pixel):

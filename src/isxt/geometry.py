@@ -12,6 +12,10 @@ The contract every projector backend implements:
 * Detector column ``c`` covers ``u ∈ [(c - cols/2) p, (c + 1 - cols/2) p]``,
   row ``r`` likewise in ``v``. A pixel holds the mean over its area of the
   line integrals (µm × 1/µm), so ``Σ pixels · p² = ∫ volume`` for every view.
+
+Both geometries are values: ``==`` compares them with a tolerance on the
+floating-point fields (:data:`RTOL`, :data:`ATOL`), and they can be dict keys
+and set members.
 """
 
 from __future__ import annotations
@@ -20,12 +24,30 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ._deprecate import renamed_kwargs, warn_deprecated
+
 __all__ = [
     "VolumeGeometry",
     "ScanGeometry",
     "angles_180",
     "angles_360_interleaved",
+    "RTOL",
+    "ATOL",
 ]
+
+#: Relative and absolute tolerance (µm, radians) of geometry equality: far below any
+#: physical difference, far above the rounding of unit conversions (degrees ↔ radians, nm ↔ µm).
+RTOL = 1e-9
+ATOL = 1e-9
+
+
+def _close(a, b):
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    return a.shape == b.shape and bool(np.allclose(a, b, rtol=RTOL, atol=ATOL))
+
+
+def _fmt(values):
+    return "(" + ", ".join(f"{v:g}" for v in values) + ")"
 
 
 def _as_triple(value, name):
@@ -42,7 +64,7 @@ def _positive(value, name):
     return value
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class VolumeGeometry:
     """A regular voxel grid in µm.
 
@@ -55,11 +77,19 @@ class VolumeGeometry:
     center : tuple of float, optional
         ``(cx, cy, cz)``, the grid centre in µm (default: the origin).
 
+    Two volumes are equal when their shapes are and their voxel sizes and
+    centres agree to :data:`RTOL` / :data:`ATOL`; the hash covers the shape
+    only, so it agrees with that tolerance.
+
     Examples
     --------
     >>> vol = VolumeGeometry((4, 64, 64), voxel_size=0.04)
     >>> vol.extent
     (2.56, 2.56, 0.16)
+    >>> vol == VolumeGeometry((4, 64, 64), 0.04 + 1e-15)
+    True
+    >>> vol
+    VolumeGeometry(shape=(4, 64, 64), voxel_size=0.04 µm, center=(0, 0, 0) µm)
     """
 
     shape: tuple
@@ -73,6 +103,20 @@ class VolumeGeometry:
         object.__setattr__(self, "shape", shape)
         object.__setattr__(self, "voxel_size", _positive(self.voxel_size, "voxel_size"))
         object.__setattr__(self, "center", _as_triple(self.center, "volume center"))
+
+    def __eq__(self, other):
+        if not isinstance(other, VolumeGeometry):
+            return NotImplemented
+        return (self.shape == other.shape and _close(self.voxel_size, other.voxel_size)
+                and _close(self.center, other.center))
+
+    def __hash__(self):
+        # only the exact fields: a hash of rounded floats would split values that are
+        # equal within the tolerance but lie on two sides of a rounding edge
+        return hash((VolumeGeometry, self.shape))
+
+    def __repr__(self):
+        return f"VolumeGeometry(shape={self.shape}, voxel_size={self.voxel_size:g} µm, center={_fmt(self.center)} µm)"
 
     @property
     def nz(self):
@@ -115,11 +159,12 @@ class VolumeGeometry:
     def zeros(self, dtype=np.float32):
         return np.zeros(self.shape, dtype=dtype)
 
-    def cylinder_mask(self, radius, center_xy=None):
-        """Boolean mask of voxels within ``radius`` µm of the z-parallel axis through ``center_xy``."""
+    @renamed_kwargs(radius="radius_um")
+    def cylinder_mask(self, radius_um, center_xy=None):
+        """Boolean mask of voxels within ``radius_um`` of the z-parallel axis through ``center_xy`` (µm)."""
         cx, cy = (self.center[0], self.center[1]) if center_xy is None else center_xy
         yy, xx = np.meshgrid(self.coords("y") - cy, self.coords("x") - cx, indexing="ij")
-        disk = xx**2 + yy**2 <= radius**2
+        disk = xx**2 + yy**2 <= radius_um**2
         return np.broadcast_to(disk, self.shape).copy()
 
     def radial_distance(self, center_xy=None):
@@ -153,7 +198,7 @@ def angles_360_interleaved(n):
     return angles
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class ScanGeometry:
     """Parallel-beam scan about the z axis.
 
@@ -173,11 +218,21 @@ class ScanGeometry:
         ``(n_angles, 2)`` array of ``(du, dv)`` in µm added to the detector
         centre per view, e.g. from alignment.
 
+    Two scans are equal when their detector shapes and numbers of views are
+    and their angles, pixel sizes, centres and shifts agree to :data:`RTOL` /
+    :data:`ATOL`; the hash covers the exact fields only (the shape), so it
+    agrees with that tolerance. ``scan[idx]`` is the scan of the views
+    ``idx`` (an index, a slice, a list or a boolean mask).
+
     Examples
     --------
     >>> scan = ScanGeometry(angles_180(9), (4, 32), pixel_size=0.08)
     >>> scan.shape
     (9, 4, 32)
+    >>> scan[::2].n_angles, scan[-1].angles_deg
+    (5, array([160.]))
+    >>> scan
+    ScanGeometry(9 views 0°…160°, det_shape=(4, 32), pixel_size=0.08 µm, center=(0, 0, 0) µm, no shifts)
     """
 
     angles: np.ndarray
@@ -208,10 +263,43 @@ class ScanGeometry:
         object.__setattr__(self, "center", _as_triple(self.center, "scan center"))
         object.__setattr__(self, "shifts", shifts)
 
+    # -- value semantics --------------------------------------------------------
+    def __eq__(self, other):
+        if not isinstance(other, ScanGeometry):
+            return NotImplemented
+        return (self.det_shape == other.det_shape and self.n_angles == other.n_angles
+                and _close(self.pixel_size, other.pixel_size) and _close(self.center, other.center)
+                and _close(self.angles, other.angles) and _close(self.shifts, other.shifts))
+
+    def __hash__(self):
+        # only the exact fields (see VolumeGeometry.__hash__)
+        return hash((ScanGeometry, self.det_shape, self.n_angles))
+
+    def __repr__(self):
+        deg = self.angles_deg
+        views = f"{self.n_angles} view{'s' if self.n_angles > 1 else ''} {deg[0]:g}°" + (
+            f"…{deg[-1]:g}°" if self.n_angles > 1 else "")
+        moved = np.abs(self.shifts).max()
+        shifts = "no shifts" if moved == 0 else f"shifts up to {moved:g} µm"
+        return (f"ScanGeometry({views}, det_shape={self.det_shape}, pixel_size={self.pixel_size:g} µm, "
+                f"center={_fmt(self.center)} µm, {shifts})")
+
+    def __getitem__(self, idx):
+        """The scan of the views ``idx`` (shifts follow): ``scan[3]``, ``scan[::2]``, ``scan[[0, 5]]``, ``scan[mask]``."""
+        views = np.atleast_1d(np.arange(self.n_angles)[idx])
+        if views.ndim != 1 or views.size == 0:
+            raise IndexError(f"scan[{idx!r}] selects no views, or not a 1D set of them; a scan needs at least one view")
+        return ScanGeometry(self.angles[views], self.det_shape, self.pixel_size, self.center, self.shifts[views])
+
     # -- basic shape -------------------------------------------------------
     @property
     def n_angles(self):
         return self.angles.size
+
+    @property
+    def angles_deg(self):
+        """The angles in degrees (for display and files)."""
+        return np.degrees(self.angles)
 
     @property
     def rows(self):
@@ -272,9 +360,9 @@ class ScanGeometry:
 
     # -- derived scans --------------------------------------------------------
     def subset(self, indices):
-        """The scan restricted to the views ``indices`` (shifts follow)."""
-        idx = np.asarray(indices)
-        return ScanGeometry(self.angles[idx], self.det_shape, self.pixel_size, self.center, self.shifts[idx])
+        """Deprecated alias of ``scan[indices]`` (goes in the next release)."""
+        warn_deprecated("ScanGeometry.subset(indices) is deprecated; use scan[indices]")
+        return self[np.asarray(indices)]
 
     def with_shifts(self, shifts):
         """A copy with per-view ``(du, dv)`` shifts in µm."""

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._array import array_module
+from ._deprecate import renamed_kwargs
 from .errors import InputError
 
 __all__ = [
@@ -158,7 +159,7 @@ class FRCResult:
     def freq_per_um(self):
         """Frequencies in cycles/µm (needs ``pixel_size``)."""
         if self.pixel_size is None:
-            raise InputError("this FRC has no pixel_size; pass pixel_size (µm) to frc()/fsc()")
+            raise InputError("this FRC has no pixel_size; pass pixel_size_um to frc()/fsc()")
         return self.freq / self.pixel_size
 
     @property
@@ -176,9 +177,10 @@ class FRCResult:
             raise InputError(f"unknown FRC threshold {kind!r}; use '1/7', 'half-bit' or a number")
         return np.full(self.freq.shape, float(kind))
 
-    def resolution(self, threshold="1/7", pixel_size=None):
+    @renamed_kwargs(pixel_size="pixel_size_um")
+    def resolution(self, threshold="1/7", pixel_size_um=None):
         """Shorthand for :func:`resolution`."""
-        return resolution(self, threshold=threshold, pixel_size=pixel_size)
+        return resolution(self, threshold=threshold, pixel_size_um=pixel_size_um)
 
 
 def _ring_correlation(a, b, n_bins):
@@ -220,7 +222,8 @@ def _correlation(cross, pa, pb):
         return np.where(den > 0, cross / np.where(den > 0, den, 1.0), 0.0)
 
 
-def frc(a, b, pixel_size=None, n_bins=None):
+@renamed_kwargs(pixel_size="pixel_size_um")
+def frc(a, b, pixel_size_um=None, n_bins=None):
     """Fourier ring correlation of two 2D images.
 
     Parameters
@@ -228,8 +231,8 @@ def frc(a, b, pixel_size=None, n_bins=None):
     a, b : ndarray, shape (ny, nx)
         Two images (e.g. a reconstructed slice and the phantom slice, or two
         half-data reconstructions).
-    pixel_size : float, optional
-        Pixel size in µm, stored for :func:`resolution`.
+    pixel_size_um : float, optional
+        Pixel size in µm, stored for :func:`resolution` (``pixel_size=`` is the deprecated name).
     n_bins : int, optional
         Number of rings from 0 to Nyquist (0.5 cycles/pixel) inclusive;
         default ``min(ny, nx)//2 + 1`` (ring width 1/min(ny, nx)).
@@ -241,24 +244,26 @@ def frc(a, b, pixel_size=None, n_bins=None):
     if np.ndim(a) != 2:
         raise InputError(f"frc() needs 2D images, got {np.ndim(a)}D; use frc_slices() for (nz, ny, nx) or fsc() for 3D")
     freq, cross, pa, pb, count = _ring_correlation(a, b, n_bins)
-    return FRCResult(freq, _correlation(cross, pa, pb), count, pixel_size)
+    return FRCResult(freq, _correlation(cross, pa, pb), count, pixel_size_um)
 
 
-def fsc(a, b, pixel_size=None, n_bins=None):
+@renamed_kwargs(pixel_size="pixel_size_um")
+def fsc(a, b, pixel_size_um=None, n_bins=None):
     """Fourier shell correlation of two 3D volumes (see :func:`frc`)."""
     if np.ndim(a) != 3:
         raise InputError(f"fsc() needs 3D volumes, got {np.ndim(a)}D")
     freq, cross, pa, pb, count = _ring_correlation(a, b, n_bins)
-    return FRCResult(freq, _correlation(cross, pa, pb), count, pixel_size)
+    return FRCResult(freq, _correlation(cross, pa, pb), count, pixel_size_um)
 
 
-def frc_slices(a, b, pixel_size=None, n_bins=None, slices=None):
+@renamed_kwargs(pixel_size="pixel_size_um")
+def frc_slices(a, b, pixel_size_um=None, n_bins=None, slices=None):
     """In-slice FRC of two volumes, averaged over z slices (the paper's Fig. 3 and 12).
 
     Parameters
     ----------
     a, b : ndarray, shape (nz, ny, nx)
-    pixel_size, n_bins
+    pixel_size_um, n_bins
         As for :func:`frc`.
     slices : sequence of int, optional
         The z indices to use (default all).
@@ -277,14 +282,15 @@ def frc_slices(a, b, pixel_size=None, n_bins=None, slices=None):
     index = range(a.shape[0]) if slices is None else list(slices)
     curves = []
     for k in index:
-        r = frc(a[k], b[k], pixel_size=pixel_size, n_bins=n_bins)
+        r = frc(a[k], b[k], pixel_size_um=pixel_size_um, n_bins=n_bins)
         curves.append(r.frc)
     if not curves:
         raise InputError("frc_slices(): no slices selected")
-    return FRCResult(r.freq, np.mean(curves, axis=0), r.n, pixel_size)
+    return FRCResult(r.freq, np.mean(curves, axis=0), r.n, pixel_size_um)
 
 
-def resolution(result, threshold="1/7", pixel_size=None):
+@renamed_kwargs(pixel_size="pixel_size_um")
+def resolution(result, threshold="1/7", pixel_size_um=None):
     """Resolution at the first crossing of the FRC curve with a threshold.
 
     The crossing frequency ``f`` is interpolated linearly between the last
@@ -295,8 +301,8 @@ def resolution(result, threshold="1/7", pixel_size=None):
     ----------
     result : FRCResult
     threshold : '1/7', 'half-bit' or float
-    pixel_size : float, optional
-        Pixel size in µm; default ``result.pixel_size``.
+    pixel_size_um : float, optional
+        Pixel size in µm; default ``result.pixel_size`` (``pixel_size=`` is the deprecated name).
 
     Returns
     -------
@@ -306,7 +312,7 @@ def resolution(result, threshold="1/7", pixel_size=None):
         the last ring: the resolution is then limited by sampling (at most
         the Nyquist period of 2 pixels), not measurable from this curve.
     """
-    pixel_size = result.pixel_size if pixel_size is None else pixel_size
+    pixel_size = result.pixel_size if pixel_size_um is None else pixel_size_um
     d = np.asarray(result.frc, dtype=np.float64) - result.threshold(threshold)
     below = np.nonzero(d[1:] < 0)[0]
     if below.size == 0:

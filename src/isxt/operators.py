@@ -1,16 +1,22 @@
 """Linear operators built from projectors: stacking (Eq. 7), detector PSF (Eq. 11–12), weights.
 
-Every operator has ``forward(x)``, ``adjoint(y)``, ``domain_shape`` and
-``range_shape``. A :class:`StackedOperator` maps a volume to a *list* of data
-blocks, one per scan. Solvers use nothing else, so any object with these two
-methods (e.g. a GPU projector) works with them.
+Every operator has ``forward(x, out=None)``, ``adjoint(y, out=None)``,
+``domain_shape`` and ``range_shape``. A :class:`StackedOperator` maps a volume
+to a *list* of data blocks, one per scan. Solvers use nothing else, so any
+object with these two methods (e.g. a GPU projector) works with them; ``out=``
+is optional for such objects (:func:`forward_into` and :func:`adjoint_into`
+use it where the operator takes it).
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
+
 import numpy as np
 
 from ._array import add_at, apply, array_module, ndimage_module, norm2
+from ._deprecate import renamed_kwargs
 
 __all__ = [
     "Operator",
@@ -28,31 +34,81 @@ __all__ = [
     "gaussian_fwhm_to_sigma",
     "power_norm",
     "adjoint_mismatch",
+    "write_into",
+    "forward_into",
+    "adjoint_into",
 ]
+
+
+def write_into(result, out):
+    """``result``, or ``out`` holding a copy of it: the ``out=`` convention of ``forward`` / ``adjoint``.
+
+    ``out`` is an array (or a list of block arrays) of the result's shape; the
+    same object is returned, so callers can write ``y = op.forward(x, out=y)``.
+    """
+    if out is not None:
+        apply(lambda o, r: None if o is r else o.__setitem__(Ellipsis, r), out, result)
+    return result if out is None else out
+
+
+@functools.lru_cache(maxsize=None)
+def _takes_out(cls, method):
+    try:
+        return "out" in inspect.signature(getattr(cls, method)).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def forward_into(op, x, out=None):
+    """``op.forward(x)`` written into ``out``, for any operator-like object.
+
+    Passes ``out=`` to operators that take it; for others (e.g. a user's object with a
+    plain ``forward(x)``) the result is copied into ``out``. With ``out`` the return value
+    is ``out``, which the caller owns and may update in place; without, it is whatever the
+    operator returns (perhaps an array the operator keeps).
+    """
+    if out is None:
+        return op.forward(x)
+    if _takes_out(type(op), "forward"):
+        return op.forward(x, out=out)
+    return write_into(op.forward(x), out)
+
+
+def adjoint_into(op, y, out=None):
+    """``op.adjoint(y)`` written into ``out``, for any operator-like object (see :func:`forward_into`)."""
+    if out is None:
+        return op.adjoint(y)
+    if _takes_out(type(op), "adjoint"):
+        return op.adjoint(y, out=out)
+    return write_into(op.adjoint(y), out)
 
 
 class Operator:
     """Base class: a linear map with an adjoint.
 
-    Subclasses implement ``forward`` and ``adjoint`` and set ``domain_shape``
-    and ``range_shape`` (a tuple, or a list of tuples for block ranges).
+    Subclasses implement ``forward(x, out=None)`` and ``adjoint(y, out=None)``
+    and set ``domain_shape`` and ``range_shape`` (a tuple, or a list of tuples
+    for block ranges). With ``out`` (an array, or a list of block arrays, of
+    the result's shape, not overlapping the input) the result is written
+    there and ``out`` is returned, so iterative solvers need not allocate
+    per call.
     """
 
     domain_shape: tuple
     range_shape: object
 
-    def forward(self, x):  # pragma: no cover - interface
+    def forward(self, x, out=None):  # pragma: no cover - interface
         raise NotImplementedError
 
-    def adjoint(self, y):  # pragma: no cover - interface
+    def adjoint(self, y, out=None):  # pragma: no cover - interface
         raise NotImplementedError
 
     def __call__(self, x):
         return self.forward(x)
 
-    @property
+    @functools.cached_property
     def T(self):
-        """The adjoint as an operator."""
+        """The adjoint as an operator (built once: ``A.T is A.T`` and ``A.T.T is A``)."""
         return _Adjoint(self)
 
     def as_scipy(self):
@@ -78,12 +134,13 @@ class _Adjoint(Operator):
         self.op = op
         self.domain_shape = op.range_shape
         self.range_shape = op.domain_shape
+        self.__dict__["T"] = op  # the transpose of the transpose
 
-    def forward(self, y):
-        return self.op.adjoint(y)
+    def forward(self, y, out=None):
+        return adjoint_into(self.op, y, out)
 
-    def adjoint(self, x):
-        return self.op.forward(x)
+    def adjoint(self, x, out=None):
+        return forward_into(self.op, x, out)
 
 
 class StackedOperator(Operator):
@@ -116,17 +173,20 @@ class StackedOperator(Operator):
     def __getitem__(self, i):
         return self.operators[i]
 
-    def forward(self, x):
-        return [op.forward(x) for op in self.operators]
+    def forward(self, x, out=None):
+        outs = [None] * len(self.operators) if out is None else out
+        return write_into([forward_into(op, x, o) for op, o in zip(self.operators, outs)], out)
 
-    def adjoint(self, ys):
+    def adjoint(self, ys, out=None):
+        """``Σ A_iᵀ y_i``, summed in place (into ``out`` when given) instead of one new volume per block."""
         if len(ys) != len(self.operators):
             raise ValueError(f"expected {len(self.operators)} data blocks, got {len(ys)}")
-        out = None
-        for op, y in zip(self.operators, ys):
+        acc = adjoint_into(self.operators[0], ys[0], out)
+        for i, (op, y) in enumerate(zip(self.operators[1:], ys[1:])):
             part = op.adjoint(y)
-            out = part if out is None else out + part
-        return out
+            # without out=, the first block's result may be an array its operator keeps: add into a new one
+            acc = acc + part if out is None and i == 0 else acc.__iadd__(part)
+        return acc
 
 
 class ScaledOperator(Operator):
@@ -138,11 +198,15 @@ class ScaledOperator(Operator):
         self.domain_shape = op.domain_shape
         self.range_shape = op.range_shape
 
-    def forward(self, x):
-        return apply(lambda y, w: (y * w).astype(np.float32, copy=False), self.op.forward(x), self._w())
+    def forward(self, x, out=None):
+        y = forward_into(self.op, x, out)
+        if out is None:  # y may be an array the inner operator keeps: weigh a copy
+            return apply(lambda b, w: (b * w).astype(np.float32, copy=False), y, self._w())
+        apply(lambda b, w: b.__imul__(w), out, self._w())
+        return out
 
-    def adjoint(self, y):
-        return self.op.adjoint(apply(lambda b, w: (b * w).astype(np.float32, copy=False), y, self._w()))
+    def adjoint(self, y, out=None):
+        return adjoint_into(self.op, apply(lambda b, w: (b * w).astype(np.float32, copy=False), y, self._w()), out)
 
     def subset(self, indices):
         """The weighted operator on views ``indices`` (per-view weights travel with their views)."""
@@ -216,30 +280,38 @@ def _sqrt(w):
 
 
 def gaussian_fwhm_to_sigma(fwhm):
+    """Standard deviation of a Gaussian of full width at half maximum ``fwhm`` (same unit)."""
     return fwhm / (2.0 * np.sqrt(2.0 * np.log(2.0)))
 
 
-def gaussian_kernel(fwhm, pixel_size, truncate=3.0):
+@renamed_kwargs(fwhm="fwhm_um", pixel_size="pixel_size_um")
+def gaussian_kernel(fwhm_um, pixel_size_um, truncate=3.0):
     """A normalised, pixel-integrated 2D Gaussian detector kernel.
 
     Parameters
     ----------
-    fwhm : float
-        Full width at half maximum in µm.
-    pixel_size : float
-        Detector pixel size in µm.
+    fwhm_um : float
+        Full width at half maximum in µm (``fwhm=`` is the deprecated name).
+    pixel_size_um : float
+        Detector pixel size in µm (``pixel_size=`` is the deprecated name).
     truncate : float
         Half-width of the kernel in standard deviations.
 
     Returns
     -------
     ndarray, float32, shape ``(2h+1, 2h+1)``, summing to 1.
+
+    Examples
+    --------
+    >>> k = gaussian_kernel(fwhm_um=0.06, pixel_size_um=0.02)
+    >>> k.shape, round(float(k.sum()), 6)
+    ((9, 9), 1.0)
     """
     from scipy.special import erf
 
-    if fwhm <= 0 or pixel_size <= 0:
-        raise ValueError(f"FWHM ({fwhm}) and pixel size ({pixel_size}) must be positive µm")
-    sigma = gaussian_fwhm_to_sigma(fwhm) / pixel_size
+    if fwhm_um <= 0 or pixel_size_um <= 0:
+        raise ValueError(f"FWHM ({fwhm_um}) and pixel size ({pixel_size_um}) must be positive µm")
+    sigma = gaussian_fwhm_to_sigma(fwhm_um) / pixel_size_um
     half = max(1, int(np.ceil(truncate * sigma)))
     edges = np.arange(-half, half + 2) - 0.5
     cdf = 0.5 * (1 + erf(edges / (np.sqrt(2) * sigma)))
@@ -272,13 +344,13 @@ class ConvolvedOperator(Operator):
         xp = array_module(like)
         return xp.asarray(self.kernel[None])
 
-    def forward(self, x):
+    def forward(self, x, out=None):
         y = self.op.forward(x)
-        return ndimage_module(y).convolve(y, self._k(y), mode="constant", cval=0.0)
+        return ndimage_module(y).convolve(y, self._k(y), output=out, mode="constant", cval=0.0)
 
-    def adjoint(self, y):
+    def adjoint(self, y, out=None):
         z = ndimage_module(y).correlate(y, self._k(y), mode="constant", cval=0.0)
-        return self.op.adjoint(z)
+        return adjoint_into(self.op, z, out)
 
 
 def convolve_detector(op, kernel):
@@ -320,14 +392,14 @@ class CroppedOperator(Operator):
         (mr, mc), (_, rows, cols) = self.margins, self.range_shape
         return (slice(None), slice(mr, mr + rows), slice(mc, mc + cols))
 
-    def forward(self, x):
-        return array_module(x).ascontiguousarray(self.op.forward(x)[self._window()])
+    def forward(self, x, out=None):
+        return write_into(array_module(x).ascontiguousarray(self.op.forward(x)[self._window()]), out)
 
-    def adjoint(self, y):
+    def adjoint(self, y, out=None):
         xp = array_module(y)
         full = xp.zeros(self.op.range_shape, dtype=np.float32)
         full[self._window()] = y
-        return self.op.adjoint(full)
+        return adjoint_into(self.op, full, out)
 
 
 def crop_detector(op, margins):
@@ -376,19 +448,19 @@ class RowExtendedOperator(Operator):
         xp = array_module(like)
         return xp.asarray(self._source)[:, :, None]
 
-    def forward(self, x):
+    def forward(self, x, out=None):
         y = self.op.forward(x)
         xp = array_module(y)
-        return xp.take_along_axis(y, xp.broadcast_to(self._index(y), y.shape), axis=1)
+        return write_into(xp.take_along_axis(y, xp.broadcast_to(self._index(y), y.shape), axis=1), out)
 
-    def adjoint(self, y):
+    def adjoint(self, y, out=None):
         xp = array_module(y)
         n, rows, cols = y.shape
         z = xp.zeros_like(y)
         views = xp.arange(n)[:, None]
         # scatter-add every row onto the row it copies (identity inside the covered rows)
         add_at(z, (views, self._index(y)[:, :, 0]), y)
-        return self.op.adjoint(z)
+        return adjoint_into(self.op, z, out)
 
 
 def extend_rows(op, first, last):

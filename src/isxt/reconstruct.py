@@ -24,7 +24,7 @@ METHODS = ("cgls", "sirt", "mlem", "osem", "pwls")
 DEVICES = ("auto", "cpu", "gpu")
 
 
-@dataclass
+@dataclass(eq=False)  # a measurement, not a value: compared and hashed by identity
 class Scan:
     """One measured scan: its geometry and its absorption data ``−ln(I/I0)``.
 

@@ -23,8 +23,10 @@ from __future__ import annotations
 import numpy as np
 from scipy.integrate import cumulative_trapezoid
 
+from ._deprecate import renamed_kwargs
 from .errors import InputError
-from .optics import RAYLEIGH_FACTOR, XM2_35NM, XM2_60NM, ZonePlate, _bessel_table, ideal_otf
+from .lens_psf import bessel_table
+from .optics import RAYLEIGH_FACTOR, XM2_35NM, XM2_60NM, ZonePlate, ideal_otf
 
 __all__ = [
     "radon_spectrum_point",
@@ -75,7 +77,7 @@ def radon_spectrum_point(radius_px, n_u=800, n_angles_max=None, otf=None):
         n_angles_max = int(np.ceil(1.25 * np.pi * r0)) + 10
     freqs = np.arange(n_u // 2 + 1) / n_u
     # all integer orders at once by backward recurrence (scipy's jv costs ~1 µs a value)
-    spectrum = np.abs(_bessel_table(2 * np.pi * r0 * freqs, int(n_angles_max)).T)
+    spectrum = np.abs(bessel_table(2 * np.pi * r0 * freqs, int(n_angles_max)).T)
     if otf is not None:
         column = otf(freqs) if callable(otf) else np.asarray(otf, dtype=np.float64)
         if column.shape != freqs.shape:
@@ -121,13 +123,14 @@ def otf_cutoff(zone_plate, convention="paper"):
     raise InputError(f"unknown OTF convention {convention!r}; use one of {', '.join(CONVENTIONS)}")
 
 
-def otf_zone_plate(freqs, zone_plate, pixel_size, convention="paper"):
+@renamed_kwargs(pixel_size="pixel_size_um")
+def otf_zone_plate(freqs, zone_plate, pixel_size_um, convention="paper"):
     """In-focus incoherent OTF of ``zone_plate`` at ``freqs`` cycles/pixel.
 
     ``(2/π)(arccos s − s√(1−s²))``, ``s = f / f_c`` with ``f_c`` from
-    :func:`otf_cutoff`; ``pixel_size`` in µm converts cycles/pixel to cycles/µm.
+    :func:`otf_cutoff`; ``pixel_size_um`` converts cycles/pixel to cycles/µm.
     """
-    return ideal_otf(np.asarray(freqs, dtype=np.float64) / float(pixel_size), otf_cutoff(zone_plate, convention))
+    return ideal_otf(np.asarray(freqs, dtype=np.float64) / float(pixel_size_um), otf_cutoff(zone_plate, convention))
 
 
 def cumulative_power(spectrum, column_power=None):

@@ -227,10 +227,10 @@ def align_full_field(
         vertical = scan.rows >= 2 * radius_px + 3
         volume = VolumeGeometry((scan.rows, scan.cols, scan.cols), p, center=scan.center)
         idx = np.flatnonzero(good)
-        nominal = projector(volume, scan.subset(idx), backend=backend)
+        nominal = projector(volume, scan[idx], backend=backend)
         bar = tqdm(range(iterations), desc="full-field alignment", disable=not progress)
         for _ in bar:
-            model = Scan(scan.subset(idx).with_shifts(shifts[idx]), data[idx], name="full-field")
+            model = Scan(scan[idx].with_shifts(shifts[idx]), data[idx], name="full-field")
             x = reconstruct([model], volume, method="cgls", iterations=cgls_iterations, backend=backend)
             reproj = nominal.forward(x)
             new = shifts.copy()

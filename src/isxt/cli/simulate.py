@@ -59,7 +59,7 @@ def _phantom(args, size):
     path = Path(args.phantom)
     if not path.exists():
         raise InputError(f"--phantom {args.phantom!r}: not 'cell', 'bacteria' or an existing file")
-    ph = phantoms.load_phantom(path, voxel_size=args.voxel_size)
+    ph = phantoms.load_phantom(path, voxel_size_um=args.voxel_size)
     lac = np.asarray(ph.lac, dtype=np.float32)
     vol = ph.geometry
     return vol, vol, lac, lac  # a user volume is simulated on its own grid

@@ -144,13 +144,12 @@ def zone_plate_data(fine, truth_fine, scan, zone_plate, photons=None, seed=0, pr
     ``photons``, Poisson noise is added; ``progress`` shows a bar over the
     views (minutes at the paper's sizes).
     """
-    from ..simulate import DepthPSFProjector, absorption_from_intensity, beer_lambert, poisson_noise
+    from ..simulate import DepthPSFProjector, beer_lambert, noisy_absorption
 
     y = DepthPSFProjector(fine, scan, zone_plate, progress=progress).simulate(truth_fine)
     if photons is None:
         return y
-    t = poisson_noise(beer_lambert(y), photons, seed=seed)
-    return absorption_from_intensity(np.maximum(t, 1.0 / photons))
+    return noisy_absorption(beer_lambert(y), photons, seed=seed)
 
 
 def oracle_reconstruct(scans, setup, iterations, mask="roi", patience=None, progress=False, nonneg=False, method="cgls",

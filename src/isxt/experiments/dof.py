@@ -54,7 +54,7 @@ def _roi_frc(x, setup, pixel):
     yy, xx = np.mgrid[-half:half, -half:half] + 0.5
     r = np.hypot(yy, xx) / half
     w = np.where(r < 1, 0.5 + 0.5 * np.cos(np.pi * r), 0.0)
-    return metrics.frc_slices(x[sl] * w, setup.truth[sl] * w, pixel_size=pixel)
+    return metrics.frc_slices(x[sl] * w, setup.truth[sl] * w, pixel_size_um=pixel)
 
 
 def compute(size="small", progress=True, seed=0):

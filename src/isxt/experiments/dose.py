@@ -36,7 +36,7 @@ from .. import dose as D
 from ..geometry import ScanGeometry
 from ..optics import ZonePlate
 from ..reconstruct import Scan
-from ..simulate import poisson_noise
+from ..simulate import noisy_absorption
 from . import _common as C
 
 NAME = "dose"
@@ -55,8 +55,7 @@ CONFIGS = {
 
 
 def _noisy(clean, photons, seed):
-    t = poisson_noise(np.exp(-clean.astype(np.float64)), photons, seed=seed)
-    return (-np.log(np.maximum(t, 1.0 / photons))).astype(np.float32)
+    return noisy_absorption(np.exp(-clean.astype(np.float64)), photons, seed=seed)
 
 
 def _subset(n0, n):
@@ -82,7 +81,7 @@ def compute(size="small", progress=True, seed=0):
         f"180°, {n0} full views": D.dose_map(lac, vol, full, i0),
         f"360° interleaved, {n0} full views": D.dose_map(lac, vol, full360, i0),
         f"combined: {n_map} full + {n0} interior": D.protocol_dose(
-            lac, vol, [(full.subset(_subset(n0, n_map)), i0), (interior, i_map)]),
+            lac, vol, [(full[_subset(n0, n_map)], i0), (interior, i_map)]),
     }
     cell = lac > 0
     dose_summary = {k: {"mean_gy": D.mean_dose(m, cell), "roi_gy": D.mean_dose(m, setup.roi_mask & cell),
@@ -106,7 +105,7 @@ def compute(size="small", progress=True, seed=0):
     jobs = [("reference", n0)] + [("sweep", n) for n in cfg["n_full"]]
     for kind, n in tqdm(jobs, desc=NAME, disable=not progress):
         idx = _subset(n0, n)
-        g = full.subset(idx)
+        g = full[idx]
         if kind == "reference":
             y = _noisy(clean_full, i0, seed + 1)
             recon("full_reference", n0, [Scan(g, y)], i0, 0.0)

@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 from .. import metrics
 from ..geometry import ScanGeometry
 from ..reconstruct import Scan
-from ..simulate import poisson_noise
+from ..simulate import noisy_absorption
 from . import _common as C
 
 NAME = "fractionation"
@@ -47,10 +47,9 @@ def compute(size="small", progress=True, seed=0):
     curves = {}
     for k, (total, na) in enumerate(tqdm(jobs, desc=NAME, disable=not progress)):
         per_view = total / na
-        noisy = poisson_noise(np.exp(-clean[na].astype(np.float64)), per_view, seed=seed + k)
-        y = (-np.log(np.maximum(noisy, 1.0 / per_view))).astype(np.float32)
+        y = noisy_absorption(np.exp(-clean[na].astype(np.float64)), per_view, seed=seed + k)
         x, info = C.oracle_reconstruct([Scan(geoms[na], y)], setup, cfg["iterations"], mask="volume", patience=5)
-        fr = metrics.frc_slices(x, setup.truth, pixel_size=s)
+        fr = metrics.frc_slices(x, setup.truth, pixel_size_um=s)
         res = fr.resolution("1/7")
         curves[(total, na)] = fr
         rows.append({

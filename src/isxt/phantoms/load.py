@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._deprecate import renamed_kwargs
 from ..errors import InputError
 from ..geometry import VolumeGeometry
 from .base import LABELS
@@ -48,7 +49,8 @@ def _tiff_voxel_size(path):
     return data, voxel
 
 
-def load_phantom(path, voxel_size=None, energy_ev=517.0, center=(0.0, 0.0, 0.0)):
+@renamed_kwargs(voxel_size="voxel_size_um")
+def load_phantom(path, voxel_size_um=None, energy_ev=517.0, center=(0.0, 0.0, 0.0)):
     """Read a LAC volume (values in 1/µm) from a file.
 
     Parameters
@@ -57,8 +59,8 @@ def load_phantom(path, voxel_size=None, energy_ev=517.0, center=(0.0, 0.0, 0.0))
         ``.mrc``/``.rec``/``.map`` (voxel size from the header, Å → µm),
         ``.tif``/``.tiff`` (voxel size from ImageJ metadata in µm, if present)
         or ``.npy``.
-    voxel_size : float, optional
-        Voxel edge in µm; overrides the file's header. Required for ``.npy``
+    voxel_size_um : float, optional
+        Voxel edge in µm; overrides the file's header (``voxel_size=`` is the deprecated name). Required for ``.npy``
         and for files whose header has none.
     energy_ev : float
         Photon energy the LAC values belong to (recorded, not used).
@@ -101,11 +103,10 @@ def load_phantom(path, voxel_size=None, energy_ev=517.0, center=(0.0, 0.0, 0.0))
     if not np.all(np.isfinite(data)):
         raise InputError(f"{path}: the volume contains NaN or infinite values")
 
-    if voxel_size is None:
-        voxel_size = header_voxel
+    voxel_size = header_voxel if voxel_size_um is None else voxel_size_um
     if voxel_size is None:
         raise InputError(
-            f"{path}: no voxel size in the file; pass voxel_size (µm), e.g. load_phantom(path, voxel_size=0.02)"
+            f"{path}: no voxel size in the file; pass voxel_size_um, e.g. load_phantom(path, voxel_size_um=0.02)"
         )
     voxel_size = float(voxel_size)
     if not np.isfinite(voxel_size) or voxel_size <= 0:

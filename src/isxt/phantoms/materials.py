@@ -27,6 +27,7 @@ import numpy as np
 import xraydb
 
 from ..errors import InputError
+from ..optics import HC_EV_UM, energy_ev_from_wavelength, wavelength_um  # noqa: F401 (re-exported)
 
 __all__ = [
     "COMPONENTS",
@@ -40,8 +41,7 @@ __all__ = [
     "energy_ev_from_wavelength",
 ]
 
-#: Planck constant times speed of light, in eV·µm.
-HC_EV_UM = 1.239841984
+# hc, λ(E) and E(λ) have one home, isxt.optics (CODATA hc); re-exported here for old imports
 
 
 @dataclass(frozen=True)
@@ -169,16 +169,6 @@ def lac_table(materials=None, energy_ev=517.0):
     """``{name: LAC in 1/µm}`` for a dict of materials (default: :data:`DEFAULT_MATERIALS`)."""
     materials = DEFAULT_MATERIALS if materials is None else materials
     return {name: lac(m, energy_ev) for name, m in materials.items()}
-
-
-def wavelength_um(energy_ev):
-    """Photon wavelength ``λ = hc/E`` in µm (517 eV -> 0.0024 µm = 2.4 nm)."""
-    return HC_EV_UM / float(energy_ev)
-
-
-def energy_ev_from_wavelength(wavelength):
-    """Photon energy in eV for a wavelength in µm."""
-    return HC_EV_UM / float(wavelength)
 
 
 def _defaults():

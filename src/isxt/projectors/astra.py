@@ -24,9 +24,10 @@ import numpy as np
 
 from .._array import add_at, array_module
 from ..errors import InputError
+from ..operators import write_into
+from ._axial import axial_adjoint, axial_forward
 from ._footprint import axial_weights
 from .base import Projector
-from .numba_cpu import _axial_adjoint, _axial_forward
 
 __all__ = ["AstraProjector", "astra_available", "cuda_available"]
 
@@ -78,7 +79,7 @@ class AstraProjector(Projector):
 
     def subset(self, indices):
         return type(self)(
-            self.volume, self.scan.subset(indices), use_gpu=self.use_gpu, threads=self.threads,
+            self.volume, self.scan[indices], use_gpu=self.use_gpu, threads=self.threads,
             supersampling=self.supersampling,
         )
 
@@ -127,13 +128,13 @@ class AstraProjector(Projector):
         sinos = self._map_slices(lambda k: self._op.FP(np.ascontiguousarray(flipped[k])), range(self.volume.nz))
         s = np.ascontiguousarray(np.stack(sinos, axis=2), dtype=np.float32)  # (angles, cols, nz)
         out = np.zeros((n_angles, rows, cols), dtype=np.float32)
-        _axial_forward(s, self._first_row, self._axial, out)
+        axial_forward(s, self._first_row, self._axial, out)
         return out
 
     def _adjoint_cpu(self, y):
         n_angles, rows, cols = self.range_shape
         s = np.zeros((n_angles, cols, self.volume.nz), dtype=np.float32)
-        _axial_adjoint(y, self._first_row, self._axial, s)
+        axial_adjoint(y, self._first_row, self._axial, s)
         slices = self._map_slices(lambda k: self._op.BP(np.ascontiguousarray(s[:, :, k])), range(self.volume.nz))
         return np.ascontiguousarray(np.stack(slices, axis=0)[:, ::-1, :], dtype=np.float32)
 
@@ -176,7 +177,7 @@ class AstraProjector(Projector):
         n_angles, rows, cols = self.range_shape
         if xp is np:
             out = np.zeros(self.range_shape, dtype=np.float32)
-            _axial_forward(np.ascontiguousarray(s.transpose(1, 2, 0)), *self._weights_on(np), out)
+            axial_forward(np.ascontiguousarray(s.transpose(1, 2, 0)), *self._weights_on(np), out)
             return out
         row_index, w = self._weights_on(xp)
         view = xp.arange(n_angles)[:, None]
@@ -191,7 +192,7 @@ class AstraProjector(Projector):
         n_angles = self.range_shape[0]
         if xp is np:
             s = np.zeros((n_angles, self.scan.cols, self.volume.nz), dtype=np.float32)
-            _axial_adjoint(np.ascontiguousarray(y, dtype=np.float32), *self._weights_on(np), s)
+            axial_adjoint(np.ascontiguousarray(y, dtype=np.float32), *self._weights_on(np), s)
             return s.transpose(2, 0, 1)
         row_index, w = self._weights_on(xp)
         view = xp.arange(n_angles)[:, None]
@@ -226,17 +227,17 @@ class AstraProjector(Projector):
         return vol
 
     # -- the operator ---------------------------------------------------------------
-    def forward(self, x):
+    def forward(self, x, out=None):
         if self.use_gpu and array_module(x) is not np:
-            return self._forward_gpu(self._check_device(x, self.domain_shape, "volume"))
+            return write_into(self._forward_gpu(self._check_device(x, self.domain_shape, "volume")), out)
         x = self._check_volume(x)
-        return self._forward_gpu(x) if self.use_gpu else self._forward_cpu(x)
+        return write_into(self._forward_gpu(x) if self.use_gpu else self._forward_cpu(x), out)
 
-    def adjoint(self, y):
+    def adjoint(self, y, out=None):
         if self.use_gpu and array_module(y) is not np:
-            return self._adjoint_gpu(self._check_device(y, self.range_shape, "projections"))
+            return write_into(self._adjoint_gpu(self._check_device(y, self.range_shape, "projections")), out)
         y = self._check_data(y)
-        return self._adjoint_gpu(y) if self.use_gpu else self._adjoint_cpu(y)
+        return write_into(self._adjoint_gpu(y) if self.use_gpu else self._adjoint_cpu(y), out)
 
     @staticmethod
     def _check_device(a, shape, what):

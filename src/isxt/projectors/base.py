@@ -38,7 +38,19 @@ class Projector(Operator):
 
     def subset(self, indices):
         """The same projector restricted to views ``indices`` (for OSEM)."""
-        return type(self)(self.volume, self.scan.subset(indices))
+        return type(self)(self.volume, self.scan[indices])
+
+    @staticmethod
+    def _zeroed(out, shape):
+        """``out`` set to zero (checked: a C-contiguous float32 ndarray of ``shape``), or new zeros."""
+        if out is None:
+            return np.zeros(shape, dtype=np.float32)
+        if not isinstance(out, np.ndarray) or out.shape != tuple(shape) or out.dtype != np.float32 \
+                or not out.flags.c_contiguous:
+            raise ValueError(f"out= must be a C-contiguous float32 ndarray of shape {tuple(shape)}, "
+                             f"got {type(out).__name__} {getattr(out, 'shape', '')} {getattr(out, 'dtype', '')}")
+        out.fill(0.0)
+        return out
 
     def _check_volume(self, x):
         x = np.asarray(x)

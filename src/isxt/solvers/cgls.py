@@ -11,8 +11,9 @@ import numbers
 
 import numpy as np
 
-from .._array import array_module, combine, norm2
+from .._array import apply, array_module, combine, norm2, zeros_like
 from ..errors import InputError
+from ..operators import adjoint_into, forward_into
 from ._loop import IterationLoop, as_float32, initial_volume, ones_like_data
 
 __all__ = ["cgls", "sensitivity_preconditioner"]
@@ -76,6 +77,11 @@ def cgls(
     to the gradient ``Aᵀr``. It also stops early when the gradient vanishes
     (``x`` solves the normal equations). ``residual_norm`` passed to ``stop``
     and ``callback`` is ``‖A x − y‖``.
+
+    The residual, the search direction and the operator's outputs live in
+    buffers reused from iteration to iteration (through ``out=`` where the
+    operator takes it); every iterate ``x`` is a new array, so a callback may
+    keep it.
     """
     if isinstance(nonneg_every, bool) or not isinstance(nonneg_every, numbers.Integral) or nonneg_every < 1:
         raise InputError(f"nonneg_every must be a positive integer, got {nonneg_every!r}")
@@ -92,32 +98,36 @@ def cgls(
     loop = IterationLoop(iterations, stop, callback, progress, desc="CGLS")
     volume = (lambda z: z) if d is None else (lambda z: (d * z).astype(np.float32, copy=False))
 
+    # buffers updated in place: the direction p, A p and Aᵀ r (the residual r is made by combine)
+    p, s, q = zeros_like(x), zeros_like(x), zeros_like(y)
+
     def restart(x):
         r = combine(y, -1.0, A.forward(x))
-        s = A.adjoint(r)
-        return r, norm2(r), s, norm2(s)
+        adjoint_into(A, r, p)
+        return r, norm2(r), norm2(p)
 
-    r, rr, p, gamma = restart(x)
+    r, rr, gamma = restart(x)
     for k in loop:
         if not gamma > 0:  # zero gradient: x already solves the normal equations
             break
-        q = A.forward(p)
+        forward_into(A, p, q)
         qq = norm2(q)
         if not qq > 0:
             break
         alpha = gamma / qq
         x = combine(x, alpha, p)
-        r = combine(r, -alpha, q)
+        apply(lambda ri, qi: ri.__iadd__(qi.__imul__(-alpha)), r, q)  # r ← r − α q (q is spent)
         rr_new = norm2(r)
         project = nonneg and k % nonneg_every == 0
         if project:
             x = xp.maximum(x, 0)
         if project or rr_new > rr:
-            r, rr_new, p, gamma = restart(x)
+            r, rr_new, gamma = restart(x)
         else:
-            s = A.adjoint(r)
+            adjoint_into(A, r, s)
             gamma_new = norm2(s)
-            p = combine(s, gamma_new / gamma, p)
+            beta = gamma_new / gamma
+            apply(lambda pi, si: pi.__imul__(beta).__iadd__(si), p, s)  # p ← s + β p
             gamma = gamma_new
         rr = rr_new
         if loop.report(k, volume(x), math.sqrt(rr)):
@@ -165,8 +175,12 @@ class _ColumnScaled:
         self.op, self.d = op, d
         self.domain_shape, self.range_shape = op.domain_shape, op.range_shape
 
-    def forward(self, z):
-        return self.op.forward((self.d * z).astype(np.float32, copy=False))
+    def forward(self, z, out=None):
+        return forward_into(self.op, (self.d * z).astype(np.float32, copy=False), out)
 
-    def adjoint(self, y):
-        return (self.d * self.op.adjoint(y)).astype(np.float32, copy=False)
+    def adjoint(self, y, out=None):
+        if out is None:
+            return (self.d * self.op.adjoint(y)).astype(np.float32, copy=False)
+        out = adjoint_into(self.op, y, out)
+        out *= self.d
+        return out

@@ -11,6 +11,7 @@ import math
 import numpy as np
 
 from .._array import array_module, norm2
+from ..operators import adjoint_into, forward_into
 from ._loop import IterationLoop, as_float32, initial_volume, operator_blocks, safe_reciprocal
 
 __all__ = ["sirt"]
@@ -58,16 +59,21 @@ def sirt(A, y, x0=None, iterations=100, nonneg=False, stop=None, callback=None, 
     if nonneg:
         x = xp.maximum(x, 0)
     loop = IterationLoop(iterations, stop, callback, progress, desc="SIRT")
-    ax = [op.forward(x) for op in blocks]
+    # A x per block and the summed back-projection live in buffers reused every iteration
+    ax = [forward_into(op, x, xp.empty_like(yi)) for op, yi in zip(blocks, ys)]
+    update = xp.empty_like(x)
     for k in loop:
-        update = None
-        for op, yi, ri, axi in zip(blocks, ys, ray_weights, ax):
-            part = op.adjoint((ri * (yi - axi)).astype(np.float32, copy=False))
-            update = part if update is None else update + part
+        for i, (op, yi, ri, axi) in enumerate(zip(blocks, ys, ray_weights, ax)):
+            xp.subtract(yi, axi, out=axi)  # A x is spent: it holds R (y − A x) now
+            axi *= ri
+            if i == 0:
+                adjoint_into(op, axi, update)
+            else:
+                update += op.adjoint(axi)
         x = (x + volume_weights * update).astype(np.float32, copy=False)
         if nonneg:
             x = xp.maximum(x, 0)
-        ax = [op.forward(x) for op in blocks]
+        ax = [forward_into(op, x, axi) for op, axi in zip(blocks, ax)]
         residual = math.sqrt(sum(norm2(axi - yi) for axi, yi in zip(ax, ys)))
         if loop.report(k, x, residual):
             break
