@@ -1,4 +1,4 @@
-"""CGLS over z-slabs on a Dask cluster, with the iterates of the single-process run.
+"""CGLS, PWLS and SIRT over z-slabs on a Dask cluster, with the iterates of the single-process run.
 
 Every vector of CGLS is held in pieces by the workers, as Dask futures that
 stay on the worker of their slab (``workers=[w], allow_other_workers=True``):
@@ -34,12 +34,13 @@ from .._array import combine, norm2
 from ..errors import InputError
 from .slabs import SlabScanOperator, plan_scan_rows, slab_bounds
 
-__all__ = ["SlabPlan", "slab_cgls", "reconstruct_slabs"]
+__all__ = ["SlabPlan", "SlabSession", "slab_cgls", "slab_sirt", "reconstruct_slabs"]
 
 
 # -- tasks (run on the workers) ------------------------------------------------
-def _build(specs, volume, bounds, backend):
-    return [SlabScanOperator(g, volume, bounds, rows, kernel, weight, backend) for g, kernel, weight, rows in specs]
+def _build(specs, payload, volume, bounds, backend):
+    weights = payload[1]
+    return [SlabScanOperator(g, volume, bounds, rows, kernel, w, backend) for (g, kernel, rows), w in zip(specs, weights)]
 
 
 def _forward(ops, x, d=None):
@@ -189,10 +190,105 @@ class SlabPlan:
         return lines
 
 
-# -- the solver ------------------------------------------------------------------
-def slab_cgls(client, scans, volume, n_slabs, iterations=50, *, nonneg=False, precondition=False,
-              callback=None, progress=False, checkpoint_every=10, checkpoint_dir=None, backend="numba"):
-    """CGLS on ``[√w_1 A_1; √w_2 A_2; ...] x = [√w_i y_i]`` with the volume split into ``n_slabs`` z-slabs.
+# -- the distributed vectors ---------------------------------------------------
+class SlabSession:
+    """The operators, data and helpers of one slab-distributed solve on ``client``.
+
+    Volume vectors and data vectors are lists of futures, one per slab; the
+    helpers submit one task per slab (pinned to the slab's worker) and return
+    such lists, or gather the scalars of inner products.
+    """
+
+    def __init__(self, client, scans, volume, n_slabs, weights, backend="numba"):
+        self.client = client
+        self.plan = plan = SlabPlan.of_scans(scans, volume, n_slabs)
+        self.n = n = len(plan)
+        workers = sorted(client.scheduler_info()["workers"])
+        if not workers:
+            raise InputError("the Dask cluster has no workers; start some or use --scheduler local:N")
+        self.where = [dict(workers=[workers[s % len(workers)]], allow_other_workers=True) for s in range(n)]
+        self.own = [plan.owned_relative(s) for s in range(n)]
+        self.pairs = {dst: {src: plan.overlaps(src, dst) for src in range(n) if src != dst} for dst in range(n)}
+        self.y, self.ops = [], []
+        for s in range(n):
+            held = plan.held(s)
+            w = [None if wi is None or np.ndim(wi) == 0 else wi[:, h0:h1] for wi, (h0, h1) in zip(weights, held)]
+            w = [wa if wa is not None else wi for wa, wi in zip(w, weights)]
+            blocks = [sc.data[:, h0:h1] if wi is None else (sc.data[:, h0:h1] * wi).astype(np.float32)
+                      for sc, wi, (h0, h1) in zip(scans, w, held)]
+            payload = client.scatter([(blocks, w)], hash=False, workers=self.where[s]["workers"])[0]
+            self.y.append(self.submit(_first, payload, s=s))
+            specs = [(g, k, r[s]) for g, k, r in zip(plan.geometries, plan.kernels, plan.rows)]
+            self.ops.append(self.submit(_build, specs, payload, volume, plan.bounds[s], backend, s=s))
+
+    def submit(self, fn, *args, s, **kw):
+        return self.client.submit(fn, *args, pure=False, **self.where[s], **kw)
+
+    def each(self, fn, *lists):
+        """``fn`` on every slab; list arguments are taken per slab, others passed whole."""
+        return [self.submit(fn, *(a[s] if isinstance(a, list) else a for a in lists), s=s) for s in range(self.n)]
+
+    def forward(self, vols, d=None):
+        """``A x`` on every worker's held rows: local projections plus the neighbours' halo rows."""
+        d = d or [None] * self.n
+        local = [self.submit(_forward, self.ops[s], vols[s], d[s], s=s) for s in range(self.n)]
+        out = []
+        for dst in range(self.n):
+            parts = []
+            for src in range(self.n):
+                if src == dst:
+                    parts += [local[dst], [(0, sh[1]) for sh in self.plan.shapes(dst)]]
+                elif (ov := self.pairs[dst][src]) is not None:
+                    parts += [self.submit(_take, local[src], ov[0], s=src), ov[1]]
+            out.append(self.submit(_assemble, self.plan.shapes(dst), *parts, s=dst))
+        return out
+
+    def adjoint(self, data, d=None):
+        """``Aᵀ r``, slab by slab (no communication: the held rows include the halo)."""
+        return self.each(_adjoint, self.ops, data, d or [None] * self.n)
+
+    def data_norm2(self, vecs):
+        return sum(self.client.gather([self.submit(_owned_norm2, vecs[s], self.own[s], s=s) for s in range(self.n)]))
+
+    def volume_norm2(self, vecs):
+        return sum(self.client.gather(self.each(norm2, vecs)))
+
+    def zeros(self):
+        return [self.submit(np.zeros, (k1 - k0, *self.plan.volume.shape[1:]), np.float32, s=s)
+                for s, (k0, k1) in enumerate(self.plan.bounds)]
+
+    def checkpoint(self, directory, state, k):
+        """Save ``state`` (name → per-slab futures) and return it reloaded from the files (lineage cut)."""
+        out = {}
+        for name, vecs in state.items():
+            paths = [str(Path(directory) / f"{name}_{s}.pkl") for s in range(self.n)]
+            self.client.gather([self.submit(_save, paths[s], vecs[s], s=s) for s in range(self.n)])
+            out[name] = [self.submit(_load, paths[s], s=s) for s in range(self.n)]
+        Path(directory, "iteration.txt").write_text(f"{k}\n")
+        return out
+
+    def gather(self, vecs):
+        """The volume, fetched slab by slab."""
+        out = np.empty(self.plan.volume.shape, np.float32)
+        for s, (k0, k1) in enumerate(self.plan.bounds):
+            out[k0:k1] = vecs[s].result()
+        return out
+
+
+def _first(payload):
+    return payload[0]
+
+
+def _checkpoint_dir(directory):
+    own = directory is None
+    directory = tempfile.mkdtemp(prefix="isxt-slabs-") if own else directory
+    Path(directory).mkdir(parents=True, exist_ok=True)
+    return directory, own
+
+
+def slab_cgls(session, iterations=50, *, nonneg=False, precondition=False, callback=None, progress=False,
+              checkpoint_every=10, checkpoint_dir=None):
+    """CGLS on ``[√w_1 A_1; √w_2 A_2; ...] x = [√w_i y_i]`` over the slabs of ``session``.
 
     The iterates equal :func:`isxt.solvers.cgls` on the stacked operator of
     :func:`isxt.reconstruct.reconstruct` (same restarts, same preconditioner)
@@ -206,124 +302,135 @@ def slab_cgls(client, scans, volume, n_slabs, iterations=50, *, nonneg=False, pr
     """
     from ..solvers._loop import IterationLoop
 
-    plan = SlabPlan.of_scans(scans, volume, n_slabs)
-    workers = sorted(client.scheduler_info()["workers"])
-    if not workers:
-        raise InputError("the Dask cluster has no workers; start some or use --scheduler local:N")
-    where = [dict(workers=[workers[s % len(workers)]], allow_other_workers=True) for s in range(len(plan))]
-    n = len(plan)
-    weights = []
-    for sc in scans:
-        if sc.weights is not None and not np.isscalar(sc.weights):
-            raise InputError(f"scan {sc.label}: slab-distributed reconstruction takes scalar weights only")
-        weights.append(None if sc.weights is None else np.float32(np.sqrt(sc.weights)))
-
-    def submit(fn, *args, s, **kw):
-        return client.submit(fn, *args, pure=False, **where[s], **kw)
-
-    ops = [submit(_build, [(g, k, w, r[s]) for g, k, w, r in zip(plan.geometries, plan.kernels, weights, plan.rows)],
-                  volume, plan.bounds[s], backend, s=s) for s in range(n)]
-    y = []
-    for s in range(n):
-        blocks = [sc.data[:, h0:h1] if w is None else (sc.data[:, h0:h1] * w).astype(np.float32)
-                  for sc, w, (h0, h1) in zip(scans, weights, plan.held(s))]
-        y.append(client.scatter([blocks], hash=False, workers=where[s]["workers"])[0])
-    d = [submit(_preconditioner, ops[s], plan.shapes(s), s=s) for s in range(n)] if precondition else [None] * n
-    own = [plan.owned_relative(s) for s in range(n)]
-    pairs = {dst: [(src, plan.overlaps(src, dst)) for src in range(n) if src != dst] for dst in range(n)}
-
-    def apply_A(vols):
-        local = [submit(_forward, ops[s], vols[s], d[s], s=s) for s in range(n)]
-        out = []
-        for dst in range(n):
-            parts = []
-            for src in range(n):
-                if src == dst:
-                    parts += [local[dst], [(0, sh[1]) for sh in plan.shapes(dst)]]
-                    continue
-                ov = dict(pairs[dst]).get(src)
-                if ov is not None:
-                    parts += [submit(_take, local[src], ov[0], s=src), ov[1]]
-            out.append(submit(_assemble, plan.shapes(dst), *parts, s=dst))
-        return out
-
-    def data_norm2(vecs):
-        return sum(client.gather([submit(_owned_norm2, vecs[s], own[s], s=s) for s in range(n)]))
-
-    def vol_norm2(vecs):
-        return sum(client.gather([submit(norm2, vecs[s], s=s) for s in range(n)]))
-
-    def each(fn, *lists, **kw):
-        return [submit(fn, *(a[s] if isinstance(a, list) else a for a in lists), s=s, **kw) for s in range(n)]
-
-    def restart(x):
-        ax = apply_A(x)
-        r = each(_combine, y, -1.0, ax)
-        g = each(_adjoint, ops, r, d)
-        return r, data_norm2(r), g, vol_norm2(g)
-
-    def checkpoint(state, k):
-        out = {}
-        for name, vecs in state.items():
-            paths = [str(Path(checkpoint_dir) / f"{name}_{s}.pkl") for s in range(n)]
-            client.gather([submit(_save, paths[s], vecs[s], s=s) for s in range(n)])
-            out[name] = [submit(_load, paths[s], s=s) for s in range(n)]
-        Path(checkpoint_dir, "iteration.txt").write_text(f"{k}\n")
-        return out
-
-    own_dir = checkpoint_dir is None
-    if own_dir:
-        checkpoint_dir = tempfile.mkdtemp(prefix="isxt-slabs-")
-    Path(checkpoint_dir).mkdir(parents=True, exist_ok=True)
+    S = session
+    checkpoint_dir, own_dir = _checkpoint_dir(checkpoint_dir)
     try:
-        x = [submit(np.zeros, (k1 - k0, volume.ny, volume.nx), np.float32, s=s) for s, (k0, k1) in enumerate(plan.bounds)]
-        state = checkpoint({"y": y, **({"d": d} if precondition else {})}, 0)
-        y = state["y"]
-        d = state.get("d", d)
+        d = S.each(_preconditioner, S.ops, [S.plan.shapes(s) for s in range(S.n)]) if precondition else None
+        state = S.checkpoint(checkpoint_dir, {"y": S.y, **({"d": d} if precondition else {})}, 0)
+        y, d = state["y"], state.get("d")
+        x = S.zeros()
         if precondition:
-            x = each(_divide, x, d)
+            x = S.each(_divide, x, d)
         if nonneg:
-            x = each(_positive, x)
-        loop = IterationLoop(iterations, None, callback, progress, desc=f"CGLS on {n} slabs")
+            x = S.each(_positive, x)
+        loop = IterationLoop(iterations, None, callback, progress, desc=f"CGLS on {S.n} slabs")
+
+        def restart(x):
+            r = S.each(_combine, y, -1.0, S.forward(x, d))
+            g = S.adjoint(r, d)
+            return r, S.data_norm2(r), g, S.volume_norm2(g)
+
         r, rr, p, gamma = restart(x)
         for k in loop:
             if not gamma > 0:
                 break
-            q = apply_A(p)
-            qq = data_norm2(q)
+            q = S.forward(p, d)
+            qq = S.data_norm2(q)
             if not qq > 0:
                 break
             alpha = gamma / qq
-            x = each(_combine, x, alpha, p)
-            r = each(_combine, r, -alpha, q)
-            rr_new = data_norm2(r)
+            x = S.each(_combine, x, alpha, p)
+            r = S.each(_combine, r, -alpha, q)
+            rr_new = S.data_norm2(r)
             if nonneg:
-                x = each(_positive, x)
+                x = S.each(_positive, x)
             if nonneg or rr_new > rr:
                 r, rr_new, p, gamma = restart(x)
             else:
-                g = each(_adjoint, ops, r, d)
-                gamma_new = vol_norm2(g)
-                p = each(_combine, g, gamma_new / gamma, p)
+                g = S.adjoint(r, d)
+                gamma_new = S.volume_norm2(g)
+                p = S.each(_combine, g, gamma_new / gamma, p)
                 gamma = gamma_new
             rr = rr_new
             if checkpoint_every and k % checkpoint_every == 0:
-                state = checkpoint({"x": x, "r": r, "p": p}, k)
+                state = S.checkpoint(checkpoint_dir, {"x": x, "r": r, "p": p}, k)
                 x, r, p = state["x"], state["r"], state["p"]
             if loop.report(k, None, math.sqrt(rr)):
                 break
         loop.result(None)
         if precondition:
-            x = each(_scale, d, x)
+            x = S.each(_scale, d, x)
         if nonneg:
-            x = each(_positive, x)
-        out = np.empty(volume.shape, np.float32)
-        for s, (k0, k1) in enumerate(plan.bounds):  # slab by slab: the client never holds two copies
-            out[k0:k1] = x[s].result()
-        return out, loop.residual_norms, plan
+            x = S.each(_positive, x)
+        return S.gather(x), loop.residual_norms
     finally:
         if own_dir:
             shutil.rmtree(checkpoint_dir, ignore_errors=True)
+
+
+def slab_sirt(session, iterations=100, *, nonneg=False, callback=None, progress=False, checkpoint_every=10,
+              checkpoint_dir=None):
+    """SIRT (:func:`isxt.solvers.sirt`) over the slabs of ``session``, with its iterates.
+
+    The ray weights ``R = 1/A 1`` need one distributed projection; the voxel
+    weights ``C = 1/Aᵀ1`` are local to each slab.
+    """
+    from ..solvers._loop import IterationLoop
+
+    S = session
+    checkpoint_dir, own_dir = _checkpoint_dir(checkpoint_dir)
+    try:
+        ones = S.each(_ones_like, S.zeros())
+        ray = S.each(_reciprocal_blocks, S.forward(ones))
+        vox = S.each(_reciprocal_blocks, S.each(_preconditioner_sum, S.ops, [S.plan.shapes(s) for s in range(S.n)]))
+        state = S.checkpoint(checkpoint_dir, {"y": S.y, "ray": ray, "vox": vox}, 0)
+        y, ray, vox = state["y"], state["ray"], state["vox"]
+        x = S.zeros()
+        if nonneg:
+            x = S.each(_positive, x)
+        loop = IterationLoop(iterations, None, callback, progress, desc=f"SIRT on {S.n} slabs")
+        ax = S.forward(x)
+        for k in loop:
+            update = S.adjoint(S.each(_weighted_residual, ray, y, ax))
+            x = S.each(_sirt_step, x, vox, update)
+            if nonneg:
+                x = S.each(_positive, x)
+            ax = S.forward(x)
+            residual = math.sqrt(S.data_norm2(S.each(_difference, ax, y)))
+            if checkpoint_every and k % checkpoint_every == 0:
+                x = S.checkpoint(checkpoint_dir, {"x": x}, k)["x"]
+                ax = S.forward(x)
+            if loop.report(k, None, residual):
+                break
+        loop.result(None)
+        return S.gather(x), loop.residual_norms
+    finally:
+        if own_dir:
+            shutil.rmtree(checkpoint_dir, ignore_errors=True)
+
+
+def _ones_like(x):
+    return np.ones_like(x)
+
+
+def _reciprocal_blocks(a):
+    from ..solvers._loop import safe_reciprocal
+
+    return [safe_reciprocal(b) for b in a] if isinstance(a, list) else safe_reciprocal(a)
+
+
+def _preconditioner_sum(ops, shapes):
+    return _adjoint(ops, [np.ones(s, np.float32) for s in shapes])
+
+
+def _weighted_residual(ray, y, ax):
+    return [(r * (yi - a)).astype(np.float32, copy=False) for r, yi, a in zip(ray, y, ax)]
+
+
+def _sirt_step(x, vox, update):
+    return (x + vox * update).astype(np.float32, copy=False)
+
+
+def _difference(a, b):
+    return [ai - bi for ai, bi in zip(a, b)]
+
+
+def _sqrt_weight(w, shape):
+    if w is None:
+        return None
+    if np.ndim(w) == 0:
+        return np.float32(np.sqrt(float(w)))
+    return np.broadcast_to(np.sqrt(np.asarray(w, dtype=np.float32)), shape)
 
 
 def reconstruct_slabs(scans, volume, client, slabs, method="cgls", iterations=50, *, nonneg=False,
@@ -331,30 +438,46 @@ def reconstruct_slabs(scans, volume, client, slabs, method="cgls", iterations=50
                       progress=False, return_info=False, checkpoint_every=10, checkpoint_dir=None, **ignored):
     """:func:`isxt.reconstruct` with the volume split into ``slabs`` z-slabs over ``client``'s workers.
 
-    Supports ``method='cgls'`` with a fixed number of iterations, scalar scan
-    weights, ``nonneg`` and ``precondition``, on the CPU. Other options give
-    one clear :class:`InputError`.
+    Methods ``cgls``, ``sirt`` and ``pwls`` (CGLS on the Poisson-weighted
+    system, as :func:`isxt.solvers.pwls`) with a fixed number of iterations,
+    ``nonneg`` and (cgls, pwls) ``precondition``, numba projector on the CPU.
+    Other options give one clear :class:`InputError`.
     """
     import time
 
     from ..reconstruct import _as_scans
+    from ..solvers import poisson_weights
 
     scans = _as_scans(scans)
-    if method != "cgls":
-        raise InputError(f"slabs > 1 supports method 'cgls' only (not {method!r}); SIRT and PWLS are not distributed yet")
+    if method not in ("cgls", "sirt", "pwls"):
+        raise InputError(f"slabs > 1 supports methods 'cgls', 'sirt' and 'pwls', not {method!r}")
     if stop is not None:
         raise InputError("slabs > 1 supports a fixed number of iterations only (stop = 'fixed')")
     if device == "gpu" or backend != "numba":
         raise InputError("slabs > 1 runs the numba CPU projector on every worker; use backend 'numba', device 'cpu'")
+    if precondition and method == "sirt":
+        raise InputError("precondition applies to methods 'cgls' and 'pwls', not 'sirt'")
+    weights = []
+    for sc in scans:
+        w = sc.weights
+        if method == "pwls" and w is None:
+            if sc.photons is None:
+                raise InputError(f"scan {sc.label}: method 'pwls' needs photons= or weights= on every scan")
+            w = poisson_weights(sc.data, sc.photons)
+        weights.append(_sqrt_weight(w, sc.data.shape))
     t0 = time.perf_counter()
-    x, history, plan = slab_cgls(client, scans, volume, slabs, iterations, nonneg=nonneg, precondition=precondition,
-                                 callback=callback, progress=progress, checkpoint_every=checkpoint_every,
-                                 checkpoint_dir=checkpoint_dir, backend=backend)
+    session = SlabSession(client, scans, volume, slabs, weights, backend)
+    common = dict(nonneg=nonneg, callback=callback, progress=progress, checkpoint_every=checkpoint_every,
+                  checkpoint_dir=checkpoint_dir)
+    if method == "sirt":
+        x, history = slab_sirt(session, iterations, **common)
+    else:
+        x, history = slab_cgls(session, iterations, precondition=precondition, **common)
     if not return_info:
         return x
     return x, {
         "method": method, "precondition": bool(precondition), "iterations": len(history),
         "residual_history": history, "seconds": time.perf_counter() - t0, "backend": backend, "device": "cpu",
-        "scans": [s.label for s in scans], "best_iteration": None, "slabs": len(plan),
-        "halo_bytes_per_iteration": plan.halo_bytes(),
+        "scans": [s.label for s in scans], "best_iteration": None, "slabs": session.n,
+        "halo_bytes_per_iteration": session.plan.halo_bytes(),
     }

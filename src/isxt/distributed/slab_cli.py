@@ -51,6 +51,7 @@ def slab_options(args, acq):
     every = getattr(args, "checkpoint_every", None) or r.get("checkpoint_every", 10)
     if every < 1:
         raise InputError(f"--checkpoint-every must be a positive integer, got {every}")
-    if r["method"] != "cgls" or r["stop"] != "fixed" or r["backend"] != "numba":
-        raise InputError(f"{acq.path}: slabs > 1 supports method = 'cgls', stop = 'fixed', backend = 'numba' only")
+    if r["method"] not in ("cgls", "sirt", "pwls") or r["stop"] != "fixed" or r["backend"] != "numba":
+        raise InputError(f"{acq.path}: slabs > 1 supports method = 'cgls', 'sirt' or 'pwls', stop = 'fixed', "
+                         "backend = 'numba' only")
     return SlabRun(acq, slabs, scheduler, every)
