@@ -97,18 +97,22 @@ def _rel(a, b):
     return float(np.linalg.norm(a - b) / np.linalg.norm(b))
 
 
+@pytest.mark.slow
 def test_slab_cgls_equals_single_process_on_the_shipped_example(client):
     from isxt.acquisition import load_acquisition, prepare_scans
     from isxt.distributed.slab_cgls import reconstruct_slabs
 
     acq = load_acquisition(ROOT / "examples" / "combined_small" / "acquisition.toml")
     scans = prepare_scans(acq).scans
-    ref, info_ref = reconstruct(scans, acq.volume, iterations=20, return_info=True)
-    x, info = reconstruct_slabs(scans, acq.volume, client, 2, iterations=20, checkpoint_every=7, return_info=True)
-    assert _rel(x, ref) < 1e-4
-    np.testing.assert_allclose(info["residual_history"], info_ref["residual_history"], rtol=1e-4)
+    for method in ("cgls", "pwls"):  # pwls: CGLS on the Poisson-weighted rows (photons from the file)
+        ref, info_ref = reconstruct(scans, acq.volume, method=method, iterations=20, return_info=True)
+        x, info = reconstruct_slabs(scans, acq.volume, client, 2, method=method, iterations=20, checkpoint_every=7,
+                                    return_info=True)
+        assert _rel(x, ref) < 1e-4, method
+        np.testing.assert_allclose(info["residual_history"], info_ref["residual_history"], rtol=1e-4)
 
 
+@pytest.mark.slow
 def test_slab_cgls_equals_single_process_with_psf_and_vshifts(client):
     """Data simulated on a 2× finer grid (not the reconstruction operator); PSF, v-shifts, weights, 3 slabs."""
     from isxt.distributed.slab_cgls import reconstruct_slabs
@@ -126,9 +130,36 @@ def test_slab_cgls_equals_single_process_with_psf_and_vshifts(client):
         y = build_operator(Scan(geom, np.zeros(geom.shape, np.float32), psf=psf), fine).forward(truth)
         y = y + rng.normal(0, 0.01 * y.std(), y.shape).astype(np.float32)
         scans.append(Scan(geom, y, name=name, psf=psf, weights=w))
-    ref = reconstruct(scans, vol, iterations=20)
-    x = reconstruct_slabs(scans, vol, client, 3, iterations=20)
-    assert _rel(x, ref) < 1e-4
+    for method in ("cgls", "sirt"):
+        ref = reconstruct(scans, vol, method=method, iterations=20)
+        x = reconstruct_slabs(scans, vol, client, 3, method=method, iterations=20)
+        assert _rel(x, ref) < 1e-4, method
+
+
+@pytest.mark.slow
+def test_slab_solve_resumes_from_its_checkpoint_after_a_killed_worker(client, tmp_path):
+    from isxt.distributed.slab_cgls import reconstruct_slabs
+
+    vol = isxt.VolumeGeometry((8, 24, 24), 0.05)
+    g = isxt.ScanGeometry.full_field(vol, 10, 0.05)
+    y = build_operator(Scan(g, np.zeros(g.shape, np.float32)), isxt.VolumeGeometry((16, 48, 48), 0.025)).forward(
+        smooth_phantom(isxt.VolumeGeometry((16, 48, 48), 0.025)))
+    scans = [Scan(g, y, psf=0.1)]
+    ref = reconstruct_slabs(scans, vol, client, 2, iterations=12, checkpoint_every=5)
+    pids = client.run(os.getpid)
+    killed = []
+
+    def kill_at_8(k, x, residual):
+        if k == 8:
+            victim = sorted(pids)[1]
+            os.kill(pids[victim], signal.SIGKILL)
+            killed.append(victim)
+
+    x = reconstruct_slabs(scans, vol, client, 2, iterations=12, checkpoint_every=5, callback=kill_at_8,
+                          checkpoint_dir=tmp_path / "ckpt")
+    assert killed and (tmp_path / "ckpt" / "iteration.txt").read_text().strip() == "10"
+    np.testing.assert_array_equal(x, ref)  # recomputed from the iteration-5 checkpoint, the same arithmetic
+    client.wait_for_workers(2, timeout=60)
 
 
 # -- batches ----------------------------------------------------------------------------
@@ -145,6 +176,7 @@ def _three_acquisitions(tmp_path, broken=True):
     return paths
 
 
+@pytest.mark.slow
 def test_batch_with_a_broken_acquisition(client, tmp_path, capsys):
     paths = _three_acquisitions(tmp_path)
     out = tmp_path / "out"
@@ -162,6 +194,7 @@ def test_batch_with_a_broken_acquisition(client, tmp_path, capsys):
     assert "2 of 3 acquisitions done, 1 failed" in text
 
 
+@pytest.mark.slow
 def test_batch_survives_a_killed_worker(client, tmp_path, capsys):
     paths = _three_acquisitions(tmp_path, broken=False)
     for p in paths:  # enough iterations that the kill lands mid-task
@@ -191,6 +224,22 @@ def test_batch_survives_a_killed_worker(client, tmp_path, capsys):
         b, _ = read_volume(tmp_path / "dask" / p.stem / "volume.mrc")
         np.testing.assert_array_equal(a, b)
     client.wait_for_workers(2, timeout=60)
+
+
+@pytest.mark.slow
+def test_reconstruct_cli_with_slabs_equals_serial(client, tmp_path, capsys):
+    make_example.generate(tmp_path, **{**TINY, "volume_shape": (6, 24, 24)})
+    toml = str(tmp_path / "acquisition.toml")
+    assert main(["reconstruct", toml, "-o", str(tmp_path / "serial"), "--no-progress"]) == 0
+    assert main(["reconstruct", toml, "-o", str(tmp_path / "dry"), "--slabs", "2", "--scheduler", "local:2",
+                 "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "worker for slab 1: slices 3..5" in out and "peak memory" in out
+    assert main(["reconstruct", toml, "-o", str(tmp_path / "slabs"), "--no-progress", "--slabs", "2",
+                 "--scheduler", client.scheduler.address]) == 0
+    a, _ = read_volume(tmp_path / "serial" / "volume.mrc")
+    b, _ = read_volume(tmp_path / "slabs" / "volume.mrc")
+    assert _rel(b, a) < 1e-4
 
 
 # -- sweeps -----------------------------------------------------------------------------

@@ -199,8 +199,9 @@ class SlabSession:
     such lists, or gather the scalars of inner products.
     """
 
-    def __init__(self, client, scans, volume, n_slabs, weights, backend="numba"):
+    def __init__(self, client, scans, volume, n_slabs, weights, backend="numba", checkpoint_dir=None):
         self.client = client
+        self.checkpoint_dir, self._own_dir = _checkpoint_dir(checkpoint_dir)
         self.plan = plan = SlabPlan.of_scans(scans, volume, n_slabs)
         self.n = n = len(plan)
         workers = sorted(client.scheduler_info()["workers"])
@@ -217,6 +218,10 @@ class SlabSession:
             blocks = [sc.data[:, h0:h1] if wi is None else (sc.data[:, h0:h1] * wi).astype(np.float32)
                       for sc, wi, (h0, h1) in zip(scans, w, held)]
             payload = client.scatter([(blocks, w)], hash=False, workers=self.where[s]["workers"])[0]
+            # saved at once: a scattered future cannot be recomputed if its worker dies, a load can
+            path = str(Path(self.checkpoint_dir) / f"data_{s}.pkl")
+            self.submit(_save, path, payload, s=s).result()
+            payload = self.submit(_load, path, s=s)
             self.y.append(self.submit(_first, payload, s=s))
             specs = [(g, k, r[s]) for g, k, r in zip(plan.geometries, plan.kernels, plan.rows)]
             self.ops.append(self.submit(_build, specs, payload, volume, plan.bounds[s], backend, s=s))
@@ -257,8 +262,14 @@ class SlabSession:
         return [self.submit(np.zeros, (k1 - k0, *self.plan.volume.shape[1:]), np.float32, s=s)
                 for s, (k0, k1) in enumerate(self.plan.bounds)]
 
-    def checkpoint(self, directory, state, k):
+    def close(self):
+        """Remove the checkpoint directory if the session made it."""
+        if self._own_dir:
+            shutil.rmtree(self.checkpoint_dir, ignore_errors=True)
+
+    def checkpoint(self, state, k):
         """Save ``state`` (name → per-slab futures) and return it reloaded from the files (lineage cut)."""
+        directory = self.checkpoint_dir
         out = {}
         for name, vecs in state.items():
             paths = [str(Path(directory) / f"{name}_{s}.pkl") for s in range(self.n)]
@@ -287,7 +298,7 @@ def _checkpoint_dir(directory):
 
 
 def slab_cgls(session, iterations=50, *, nonneg=False, precondition=False, callback=None, progress=False,
-              checkpoint_every=10, checkpoint_dir=None):
+              checkpoint_every=10):
     """CGLS on ``[√w_1 A_1; √w_2 A_2; ...] x = [√w_i y_i]`` over the slabs of ``session``.
 
     The iterates equal :func:`isxt.solvers.cgls` on the stacked operator of
@@ -303,63 +314,57 @@ def slab_cgls(session, iterations=50, *, nonneg=False, precondition=False, callb
     from ..solvers._loop import IterationLoop
 
     S = session
-    checkpoint_dir, own_dir = _checkpoint_dir(checkpoint_dir)
-    try:
-        d = S.each(_preconditioner, S.ops, [S.plan.shapes(s) for s in range(S.n)]) if precondition else None
-        state = S.checkpoint(checkpoint_dir, {"y": S.y, **({"d": d} if precondition else {})}, 0)
-        y, d = state["y"], state.get("d")
-        x = S.zeros()
-        if precondition:
-            x = S.each(_divide, x, d)
+    d = S.each(_preconditioner, S.ops, [S.plan.shapes(s) for s in range(S.n)]) if precondition else None
+    state = S.checkpoint({"y": S.y, **({"d": d} if precondition else {})}, 0)
+    y, d = state["y"], state.get("d")
+    x = S.zeros()
+    if precondition:
+        x = S.each(_divide, x, d)
+    if nonneg:
+        x = S.each(_positive, x)
+    loop = IterationLoop(iterations, None, callback, progress, desc=f"CGLS on {S.n} slabs")
+
+    def restart(x):
+        r = S.each(_combine, y, -1.0, S.forward(x, d))
+        g = S.adjoint(r, d)
+        return r, S.data_norm2(r), g, S.volume_norm2(g)
+
+    r, rr, p, gamma = restart(x)
+    for k in loop:
+        if not gamma > 0:
+            break
+        q = S.forward(p, d)
+        qq = S.data_norm2(q)
+        if not qq > 0:
+            break
+        alpha = gamma / qq
+        x = S.each(_combine, x, alpha, p)
+        r = S.each(_combine, r, -alpha, q)
+        rr_new = S.data_norm2(r)
         if nonneg:
             x = S.each(_positive, x)
-        loop = IterationLoop(iterations, None, callback, progress, desc=f"CGLS on {S.n} slabs")
-
-        def restart(x):
-            r = S.each(_combine, y, -1.0, S.forward(x, d))
+        if nonneg or rr_new > rr:
+            r, rr_new, p, gamma = restart(x)
+        else:
             g = S.adjoint(r, d)
-            return r, S.data_norm2(r), g, S.volume_norm2(g)
-
-        r, rr, p, gamma = restart(x)
-        for k in loop:
-            if not gamma > 0:
-                break
-            q = S.forward(p, d)
-            qq = S.data_norm2(q)
-            if not qq > 0:
-                break
-            alpha = gamma / qq
-            x = S.each(_combine, x, alpha, p)
-            r = S.each(_combine, r, -alpha, q)
-            rr_new = S.data_norm2(r)
-            if nonneg:
-                x = S.each(_positive, x)
-            if nonneg or rr_new > rr:
-                r, rr_new, p, gamma = restart(x)
-            else:
-                g = S.adjoint(r, d)
-                gamma_new = S.volume_norm2(g)
-                p = S.each(_combine, g, gamma_new / gamma, p)
-                gamma = gamma_new
-            rr = rr_new
-            if checkpoint_every and k % checkpoint_every == 0:
-                state = S.checkpoint(checkpoint_dir, {"x": x, "r": r, "p": p}, k)
-                x, r, p = state["x"], state["r"], state["p"]
-            if loop.report(k, None, math.sqrt(rr)):
-                break
-        loop.result(None)
-        if precondition:
-            x = S.each(_scale, d, x)
-        if nonneg:
-            x = S.each(_positive, x)
-        return S.gather(x), loop.residual_norms
-    finally:
-        if own_dir:
-            shutil.rmtree(checkpoint_dir, ignore_errors=True)
+            gamma_new = S.volume_norm2(g)
+            p = S.each(_combine, g, gamma_new / gamma, p)
+            gamma = gamma_new
+        rr = rr_new
+        if checkpoint_every and k % checkpoint_every == 0:
+            state = S.checkpoint({"x": x, "r": r, "p": p}, k)
+            x, r, p = state["x"], state["r"], state["p"]
+        if loop.report(k, None, math.sqrt(rr)):
+            break
+    loop.result(None)
+    if precondition:
+        x = S.each(_scale, d, x)
+    if nonneg:
+        x = S.each(_positive, x)
+    return S.gather(x), loop.residual_norms
 
 
-def slab_sirt(session, iterations=100, *, nonneg=False, callback=None, progress=False, checkpoint_every=10,
-              checkpoint_dir=None):
+def slab_sirt(session, iterations=100, *, nonneg=False, callback=None, progress=False, checkpoint_every=10):
     """SIRT (:func:`isxt.solvers.sirt`) over the slabs of ``session``, with its iterates.
 
     The ray weights ``R = 1/A 1`` need one distributed projection; the voxel
@@ -368,35 +373,30 @@ def slab_sirt(session, iterations=100, *, nonneg=False, callback=None, progress=
     from ..solvers._loop import IterationLoop
 
     S = session
-    checkpoint_dir, own_dir = _checkpoint_dir(checkpoint_dir)
-    try:
-        ones = S.each(_ones_like, S.zeros())
-        ray = S.each(_reciprocal_blocks, S.forward(ones))
-        vox = S.each(_reciprocal_blocks, S.each(_preconditioner_sum, S.ops, [S.plan.shapes(s) for s in range(S.n)]))
-        state = S.checkpoint(checkpoint_dir, {"y": S.y, "ray": ray, "vox": vox}, 0)
-        y, ray, vox = state["y"], state["ray"], state["vox"]
-        x = S.zeros()
+    ones = S.each(_ones_like, S.zeros())
+    ray = S.each(_reciprocal_blocks, S.forward(ones))
+    vox = S.each(_reciprocal_blocks, S.each(_preconditioner_sum, S.ops, [S.plan.shapes(s) for s in range(S.n)]))
+    state = S.checkpoint({"y": S.y, "ray": ray, "vox": vox}, 0)
+    y, ray, vox = state["y"], state["ray"], state["vox"]
+    x = S.zeros()
+    if nonneg:
+        x = S.each(_positive, x)
+    loop = IterationLoop(iterations, None, callback, progress, desc=f"SIRT on {S.n} slabs")
+    ax = S.forward(x)
+    for k in loop:
+        update = S.adjoint(S.each(_weighted_residual, ray, y, ax))
+        x = S.each(_sirt_step, x, vox, update)
         if nonneg:
             x = S.each(_positive, x)
-        loop = IterationLoop(iterations, None, callback, progress, desc=f"SIRT on {S.n} slabs")
         ax = S.forward(x)
-        for k in loop:
-            update = S.adjoint(S.each(_weighted_residual, ray, y, ax))
-            x = S.each(_sirt_step, x, vox, update)
-            if nonneg:
-                x = S.each(_positive, x)
+        residual = math.sqrt(S.data_norm2(S.each(_difference, ax, y)))
+        if checkpoint_every and k % checkpoint_every == 0:
+            x = S.checkpoint({"x": x}, k)["x"]
             ax = S.forward(x)
-            residual = math.sqrt(S.data_norm2(S.each(_difference, ax, y)))
-            if checkpoint_every and k % checkpoint_every == 0:
-                x = S.checkpoint(checkpoint_dir, {"x": x}, k)["x"]
-                ax = S.forward(x)
-            if loop.report(k, None, residual):
-                break
-        loop.result(None)
-        return S.gather(x), loop.residual_norms
-    finally:
-        if own_dir:
-            shutil.rmtree(checkpoint_dir, ignore_errors=True)
+        if loop.report(k, None, residual):
+            break
+    loop.result(None)
+    return S.gather(x), loop.residual_norms
 
 
 def _ones_like(x):
@@ -466,13 +466,15 @@ def reconstruct_slabs(scans, volume, client, slabs, method="cgls", iterations=50
             w = poisson_weights(sc.data, sc.photons)
         weights.append(_sqrt_weight(w, sc.data.shape))
     t0 = time.perf_counter()
-    session = SlabSession(client, scans, volume, slabs, weights, backend)
-    common = dict(nonneg=nonneg, callback=callback, progress=progress, checkpoint_every=checkpoint_every,
-                  checkpoint_dir=checkpoint_dir)
-    if method == "sirt":
-        x, history = slab_sirt(session, iterations, **common)
-    else:
-        x, history = slab_cgls(session, iterations, precondition=precondition, **common)
+    session = SlabSession(client, scans, volume, slabs, weights, backend, checkpoint_dir)
+    common = dict(nonneg=nonneg, callback=callback, progress=progress, checkpoint_every=checkpoint_every)
+    try:
+        if method == "sirt":
+            x, history = slab_sirt(session, iterations, **common)
+        else:
+            x, history = slab_cgls(session, iterations, precondition=precondition, **common)
+    finally:
+        session.close()
     if not return_info:
         return x
     return x, {
