@@ -242,6 +242,22 @@ def test_reconstruct_cli_with_slabs_equals_serial(client, tmp_path, capsys):
     assert _rel(b, a) < 1e-4
 
 
+@pytest.mark.slow
+def test_align_batch_serial(tmp_path, capsys):
+    """Without a scheduler a batch runs in this process; a missing file fails alone."""
+    paths = []
+    for i in range(2):
+        make_example.generate(tmp_path / f"c{i}", **{**TINY, "volume_shape": (12, 48, 48), "n_interior": 30,
+                                                     "interior_cols": 24, "n_sparse": 8, "seed": i})
+        paths.append((tmp_path / f"c{i}" / "acquisition.toml").rename(tmp_path / f"c{i}" / f"c{i}.toml"))
+    rc = main(["align", *map(str, paths), str(tmp_path / "missing.toml"), "-o", str(tmp_path / "out"),
+               "--iterations", "1"])
+    assert rc == 1
+    for i in range(2):
+        assert (tmp_path / "out" / f"c{i}" / "interior_shifts.csv").exists()
+    assert "2 of 3 acquisitions done, 1 failed" in capsys.readouterr().out
+
+
 # -- sweeps -----------------------------------------------------------------------------
 @pytest.mark.slow
 def test_experiment_sampling_on_local_cluster_gives_the_serial_csv(tmp_path):

@@ -206,7 +206,9 @@ def sweep_map(fn, items, progress=False, desc="sweep"):
 
     client = current_client()
     if client is None:
-        return [fn(item) for item in items]
+        from tqdm.auto import tqdm
+
+        return [fn(item) for item in tqdm(items, desc=desc, disable=not progress, leave=False)]
     from ..distributed.sweep import map_on_client
 
     return map_on_client(client, fn, items, progress=progress, desc=desc)
