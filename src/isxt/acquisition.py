@@ -44,7 +44,7 @@ BACKENDS = ("numba", "astra")
 
 # Every valid key, by section (the documentation in docs/acquisition.md follows this).
 SCHEMA = {
-    "": ("title", "description", "volume", "scan", "reconstruction", "output", "calibration"),
+    "": ("title", "description", "volume", "scan", "reconstruction", "output", "calibration", "compute"),
     "volume": ("shape", "extent_um", "voxel_size_um", "center_um"),
     "scan": (
         "name", "file", "format", "kind", "flats", "darks", "angles", "angle_unit", "pixel_size_um",
@@ -52,7 +52,9 @@ SCHEMA = {
     ),
     "psf": ("fwhm_um", "zone_plate_ozw_um"),
     "crop": ("rows", "cols"),
-    "reconstruction": ("method", "iterations", "stop", "nonneg", "precondition", "backend", "device", "n_subsets"),
+    "reconstruction": ("method", "iterations", "stop", "nonneg", "precondition", "backend", "device", "n_subsets",
+                       "slabs", "checkpoint_every"),
+    "compute": ("scheduler",),
     "output": ("dir", "volume", "format", "provenance", "quicklook"),
     "calibration": ("reference", "target", "model", "apply", "angle_tolerance_deg"),
 }
@@ -182,6 +184,7 @@ class Acquisition:
     output: dict
     calibration: dict | None = None
     warnings: list = field(default_factory=list)
+    compute: dict = field(default_factory=dict)
     raw: dict = field(default_factory=dict, repr=False)
 
     @property
@@ -670,6 +673,8 @@ def _reconstruction(table, problems):
         "backend": _choice(table.get("backend", "numba"), BACKENDS, "reconstruction.backend", problems),
         "device": _choice(table.get("device", "auto"), DEVICES, "reconstruction.device", problems),
         "n_subsets": _integer(table.get("n_subsets", 8), "reconstruction.n_subsets", problems),
+        "slabs": _integer(table.get("slabs", 1), "reconstruction.slabs", problems),
+        "checkpoint_every": _integer(table.get("checkpoint_every", 10), "reconstruction.checkpoint_every", problems),
     }
     if out["backend"] == "astra":
         try:
@@ -686,6 +691,24 @@ def _reconstruction(table, problems):
         except InputError as e:
             problems.add("reconstruction.device", str(e))
     return out
+
+
+def _compute(table, problems):
+    """``[compute] scheduler = 'local:N' | ADDRESS`` (docs/scaling.md)."""
+    table = {} if table is None else table
+    if not isinstance(table, dict):
+        problems.add("[compute]", "must be a table")
+        return {"scheduler": None}
+    _check_keys(table, "compute", "compute", problems)
+    scheduler = table.get("scheduler")
+    if scheduler is not None:
+        from .distributed.cluster import parse_scheduler
+
+        try:
+            parse_scheduler(scheduler, "compute.scheduler")
+        except InputError as e:
+            problems.add("compute.scheduler", str(e).partition(": ")[2])
+    return {"scheduler": scheduler}
 
 
 def _output(table, base, problems):
@@ -787,6 +810,7 @@ def load_acquisition(path, check_memory=True):
             problems.add(key, "must be a string")
     volume = _volume(raw.get("volume"), problems)
     recon = _reconstruction(raw.get("reconstruction"), problems)
+    compute = _compute(raw.get("compute"), problems)
     output = _output(raw.get("output"), base, problems)
     tables = raw.get("scan")
     scans = []
@@ -814,7 +838,7 @@ def load_acquisition(path, check_memory=True):
                 problems.add(f"scan[{i}] {s.name!r}.photons", "method = 'pwls' needs photons on every scan")
     problems.raise_if_any()
     acq = Acquisition(path=path, volume=volume, scans=scans, reconstruction=recon, output=output,
-                      calibration=calibration, warnings=problems.warnings, raw=raw)
+                      calibration=calibration, warnings=problems.warnings, raw=raw, compute=compute)
     if check_memory:
         mem = memory_estimate(acq)
         if mem["fraction"] is not None and mem["fraction"] > MEMORY_FRACTION:

@@ -14,18 +14,23 @@ from pathlib import Path
 
 import numpy as np
 
+from ..distributed.commands import add_arguments as add_scheduler_arguments
+from ..distributed.commands import dispatch
+
 HELP = "align the full-field stack, then interior stacks against it (shifts CSV per scan)"
 PLOT = "alignment_shifts.png"
 
 
 def register(subparsers):
     p = subparsers.add_parser("align", help=HELP, description=HELP)
-    p.add_argument("acquisition", metavar="ACQUISITION.toml", help="acquisition file")
+    p.add_argument("acquisition", metavar="ACQUISITION.toml", nargs="+",
+                   help="acquisition file; several run as a batch, with -o DIR each to DIR/<toml stem>/")
     p.add_argument("-o", "--output", metavar="DIR", help="output directory (default: [output] dir of the file)")
     p.add_argument("--full", metavar="NAME", help="the full-field scan (default: the widest field of view)")
     p.add_argument("--no-mirrors", action="store_true", help="do not use full-field views at θ+180° as anchors")
     p.add_argument("--iterations", type=int, default=3, help="projection-matching rounds for the full-field stack")
     p.add_argument("--force", action="store_true", help="overwrite existing outputs")
+    add_scheduler_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -47,6 +52,9 @@ def run(args):
     from ..errors import InputError
     from ..io import OutputTransaction
 
+    code = dispatch(args, run)
+    if code is not None:  # a batch of acquisitions (docs/scaling.md)
+        return code
     acq = load_acquisition(args.acquisition, check_memory=False)
     if args.iterations < 0:
         raise InputError("--iterations must be 0 or more")

@@ -21,14 +21,26 @@ def register(sub):
     p.add_argument("--out", "-o", default="experiments_out", help="output directory (default: experiments_out)")
     p.add_argument("--force", action="store_true", help="overwrite existing outputs")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--scheduler", metavar="local[:N]|ADDRESS",
+                   help="run the sweep's independent configurations as Dask tasks (see docs/scaling.md)")
     p.set_defaults(func=run)
 
 
 def run(args):
     from ..experiments import run as run_experiment
 
-    result = run_experiment(args.name, size=args.size, out_dir=Path(args.out), progress=not args.no_progress,
-                            force=args.force)
+    def experiment():
+        return run_experiment(args.name, size=args.size, out_dir=Path(args.out), progress=not args.no_progress,
+                              force=args.force)
+
+    if getattr(args, "scheduler", None):
+        from ..distributed.cluster import open_client
+        from ..distributed.sweep import use_client
+
+        with open_client(args.scheduler) as client, use_client(client):
+            result = experiment()
+    else:
+        result = experiment()
     claims = result.get("claims", {})
     for name, c in claims.items():
         print(f"{'PASS' if c['passed'] else 'FAIL'}  {name}: {c['detail']}")

@@ -11,6 +11,8 @@ import sys
 import time
 from pathlib import Path
 
+from ..distributed.commands import add_arguments as add_scheduler_arguments
+from ..distributed.commands import dispatch
 from ..errors import InputError
 
 HELP = "reconstruct a LAC volume from an acquisition file (TOML)"
@@ -18,11 +20,14 @@ HELP = "reconstruct a LAC volume from an acquisition file (TOML)"
 
 def register(subparsers):
     p = subparsers.add_parser("reconstruct", help=HELP, description=HELP)
-    p.add_argument("acquisition", metavar="ACQUISITION.toml", help="the acquisition file (see docs/acquisition.md)")
-    p.add_argument("-o", "--output", metavar="DIR", help="output directory (default: [output] dir of the file)")
+    p.add_argument("acquisition", metavar="ACQUISITION.toml", nargs="+",
+                   help="the acquisition file (see docs/acquisition.md); several run as a batch (docs/scaling.md)")
+    p.add_argument("-o", "--output", metavar="DIR",
+                   help="output directory (default: [output] dir of the file); a batch writes to DIR/<toml stem>/")
     p.add_argument("--force", action="store_true", help="overwrite existing outputs")
     p.add_argument("--dry-run", action="store_true", help="validate and print the memory and time estimate only")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_scheduler_arguments(p, slabs=True)
     p.set_defaults(func=run)
 
 
@@ -66,11 +71,15 @@ def describe(acq, directory, names):
 
 def run(args):
     from ..acquisition import load_acquisition, prepare_scans
+    from ..distributed.slab_cli import slab_options
     from ..io import OutputTransaction
     from ..io import write_volume_file
     from ..provenance import provenance_record, write_json, write_quicklook
     from ..reconstruct import reconstruct
 
+    code = dispatch(args, run)
+    if code is not None:  # a batch of acquisitions (docs/scaling.md)
+        return code
     timings = {}
     t0 = time.perf_counter()
     acq = load_acquisition(args.acquisition)
@@ -79,6 +88,9 @@ def run(args):
     tx = OutputTransaction(directory, overwrite=args.force)
     tx.check(names.values())
     lines = describe(acq, directory, names)
+    slabs = slab_options(args, acq)
+    if slabs:
+        lines += slabs.describe()
     if args.dry_run:
         print("\n".join(lines))
         print("dry run: the acquisition is valid; nothing was written")
@@ -97,7 +109,8 @@ def run(args):
             )
     r = acq.reconstruction
     t = time.perf_counter()
-    volume, info = reconstruct(
+    solve = slabs.reconstruct if slabs else reconstruct
+    volume, info = solve(
         prepared.scans, acq.volume, method=r["method"], iterations=r["iterations"], nonneg=r["nonneg"],
         precondition=r["precondition"],
         stop="discrepancy" if r["stop"] == "discrepancy" else None, backend=r["backend"],

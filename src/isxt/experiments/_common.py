@@ -36,6 +36,7 @@ __all__ = [
     "zone_plate_data",
     "oracle_reconstruct",
     "claim",
+    "sweep_map",
     "prepare_outputs",
     "write_outputs",
     "csv_text",
@@ -191,6 +192,25 @@ def oracle_reconstruct(scans, setup, iterations, mask="roi", patience=None, prog
                     progress=progress, nonneg=nonneg, precondition=precondition)
     return x, {"best_iteration": oracle.best_iteration, "best_psnr": oracle.best_value,
                "seconds": time.perf_counter() - t0}
+
+
+def sweep_map(fn, items, progress=False, desc="sweep"):
+    """``[fn(item) for item in items]``: serially, or one Dask task per item under ``isxt experiment --scheduler``.
+
+    ``fn`` must be a module-level function (it is pickled to the workers);
+    results come back in the order of ``items`` either way.
+    """
+    items = list(items)
+    from ..distributed.sweep import current_client
+
+    client = current_client()
+    if client is None:
+        from tqdm.auto import tqdm
+
+        return [fn(item) for item in tqdm(items, desc=desc, disable=not progress, leave=False)]
+    from ..distributed.sweep import map_on_client
+
+    return map_on_client(client, fn, items, progress=progress, desc=desc)
 
 
 def claim(passed, detail):

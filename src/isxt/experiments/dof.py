@@ -22,7 +22,6 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from .. import metrics
 from ..geometry import ScanGeometry
@@ -57,6 +56,16 @@ def _roi_frc(x, setup, pixel):
     return metrics.frc_slices(x[sl] * w, setup.truth[sl] * w, pixel_size_um=pixel)
 
 
+def _simulate(job):
+    setup, g, psf = job
+    return C.simulate_zone_plate(setup, g, psf) if isinstance(psf, ZonePlate) else C.simulate(setup, g, psf=psf)
+
+
+def _reconstruct(job):
+    scans, setup, iterations = job
+    return C.oracle_reconstruct(scans, setup, iterations)
+
+
 def compute(size="small", progress=True, seed=0):
     cfg = CONFIGS[C.check_size(size)]
     setup = C.make_setup(cfg["nz"], cfg["n_xy"], cfg["voxel_size"], cfg["roi_diameter"], cfg["roi_center"], seed=seed)
@@ -72,18 +81,16 @@ def compute(size="small", progress=True, seed=0):
         "interior": (interior, zp35),
         "sparse60": (sparse, zp60),
     }
-    scans = {}
-    for k, (g, psf) in tqdm(sims.items(), desc="dof: simulate", disable=not progress):
-        y = (C.simulate_zone_plate(setup, g, psf, progress=progress) if isinstance(psf, ZonePlate)
-             else C.simulate(setup, g, psf=psf))
-        scans[k] = Scan(g, y, name=k)
+    ys = C.sweep_map(_simulate, [(setup, g, psf) for g, psf in sims.values()], progress, "dof: simulate")
+    scans = {k: Scan(g, y, name=k) for (k, (g, _)), y in zip(sims.items(), ys)}
     jobs = {"ideal35": ["ideal35"], "full35": ["full35"], "full60": ["full60"], "interior": ["interior"],
             "combined": ["interior", "sparse60"]}
     # annuli out to 1.25 ROI radii, as the paper's Fig. 3 axis runs past the ROI edge
     edges = np.linspace(0.0, 1.25 * setup.roi_diameter / 2, cfg["bins"] + 1)
     rows, summary, recons = [], {}, {}
-    for m in tqdm(METHODS, desc="dof: reconstruct", disable=not progress):
-        x, info = C.oracle_reconstruct([scans[k] for k in jobs[m]], setup, cfg["iterations"])
+    results = C.sweep_map(_reconstruct, [([scans[k] for k in jobs[m]], setup, cfg["iterations"]) for m in METHODS],
+                          progress, "dof: reconstruct")
+    for m, (x, info) in zip(METHODS, results):
         recons[m] = x
         centres, values = metrics.radial_profile(x, setup.truth, vol, center_xy=setup.roi_center, bins=edges,
                                                  data_range=setup.peak)

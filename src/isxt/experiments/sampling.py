@@ -32,14 +32,15 @@ CONFIGS = {
 }
 
 
+def _row(config):
+    ozw, power = config
+    f_cut, n = angles_for_power(ZonePlate(ozw / 1000.0), RADIUS_PX, PIXEL_UM, power)
+    return {"ozw_nm": int(ozw), "power": float(power), "n_angles": int(n), "f_cut_per_um": float(f_cut)}
+
+
 def compute(size="small"):
     cfg = CONFIGS[C.check_size(size)]
-    rows = []
-    for ozw in cfg["ozw_nm"]:
-        zp = ZonePlate(ozw / 1000.0)
-        for power in cfg["powers"]:
-            f_cut, n = angles_for_power(zp, RADIUS_PX, PIXEL_UM, power)
-            rows.append({"ozw_nm": int(ozw), "power": float(power), "n_angles": int(n), "f_cut_per_um": float(f_cut)})
+    rows = C.sweep_map(_row, [(ozw, power) for ozw in cfg["ozw_nm"] for power in cfg["powers"]])
     return rows, cfg
 
 
