@@ -105,8 +105,8 @@ def test_simulated_plan_reconstructs_and_matches_its_prediction(tmp_path, capsys
     assert data["model"]["k"] == 1  # the prediction ran on the planned grid itself
     capsys.readouterr()
     assert main(["reconstruct", str(out / "acquisition.toml")]) == 0
-    x = read_volume(out / "recon" / "volume.mrc").data
-    truth = read_volume(out / "truth.mrc").data
+    x = read_volume(out / "recon" / "volume.mrc")[0]
+    truth = read_volume(out / "truth.mrc")[0]
     vol = isxt.VolumeGeometry(truth.shape, 0.06)
     roi = vol.cylinder_mask(1.8 / 2 - 2 * 0.06, (0.6, -0.4))
     peak = metrics.data_range(truth)
