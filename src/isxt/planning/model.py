@@ -15,42 +15,26 @@ operator that reconstructs them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
 
 from .. import dose as D
 from .. import metrics
 from ..errors import InputError
+from ..experiments._common import Setup
 from ..geometry import VolumeGeometry
-from ..reconstruct import Scan, reconstruct
+from ..reconstruct import reconstruct
 from ..simulate import simulate_projections
 from ..solvers import Oracle
 from .protocol import planned_scans
 
-__all__ = ["Slab", "build_slab", "scans_on", "simulate", "simulate_scan", "fixed", "fit", "unit_doses", "frc_resolution_nm"]
+__all__ = ["Slab", "build_slab", "scans_on", "simulate", "simulate_scan", "fit", "unit_doses", "frc_resolution_nm"]
 
 #: the cell fills 1/1.12 of the slab's width: room for its rough membrane
 MARGIN = 1.12
 
 
-@dataclass
-class Slab:
-    """A slab of the sample on a reconstruction grid and on a 2× finer simulation grid."""
-
-    volume: VolumeGeometry
-    fine: VolumeGeometry
-    truth: np.ndarray
-    truth_fine: np.ndarray
-    roi_center: tuple
-    roi_diameter: float
-    roi_mask: np.ndarray
-    cell_mask: np.ndarray
-    peak: float
-    info: dict = field(default_factory=dict)
-
-    def psnr_roi(self, x):
-        return metrics.psnr(x, self.truth, mask=self.roi_mask, data_range=self.peak)
+#: a slab on a reconstruction grid and on a 2× finer simulation grid: the experiments' Setup
+Slab = Setup
 
 
 def _file_slab(path, fine, voxel_size=None):
@@ -135,12 +119,6 @@ def fit(slab, scans, iterations, patience=None, precondition=True):
                     patience=patience)
     x = reconstruct(scans, slab.volume, method="cgls", iterations=iterations, stop=oracle, precondition=precondition)
     return x, float(oracle.best_value), int(oracle.best_iteration)
-
-
-def fixed(slab, scans, iterations, precondition=True):
-    """CGLS with a fixed iteration count (what ``isxt reconstruct`` runs): ``(x, roi_psnr_db)``."""
-    x = reconstruct(scans, slab.volume, method="cgls", iterations=iterations, precondition=precondition)
-    return x, slab.psnr_roi(x)
 
 
 def unit_doses(slab, scan, energy_ev):
