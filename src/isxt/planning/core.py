@@ -376,7 +376,7 @@ def plan(cell_diameter, roi_diameter, interior_resolution_nm, full_resolution_nm
                 "full_resolution_nm": float(full_resolution_nm), "energy_ev": energy_ev, "dose_budget_gy": dose_budget,
                 "photons": photons, "phantom": str(phantom), "convention": convention, "power": power,
                 "quick": bool(quick), "seed": int(seed), "phantom_voxel_size_um": phantom_voxel_size, "transmission_roi": t_roi,
-                "min_photons_interior": float(f_min * p_i**2), "n_full_dense": int(n_dense),
+                "min_photons_interior": float(f_min * p_i**2), "roi_radius_px": sampling.radius_px, "n_full_dense": int(n_dense),
                 "dense_psnr_noiseless_db": float(best)},
         model=model, sweep=sweep, equal_dose=equal_dose, notes=notes,
         interior_angles_deg=interior_angles.tolist(), sparse_angles_deg=sparse_angles.tolist(),

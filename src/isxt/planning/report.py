@@ -57,7 +57,7 @@ def plan_markdown(p, simulated=False):
         "",
         "## 2. Interior views (App. B.3)",
         "",
-        f"The ROI's outermost pixel lies R = {(p.n_interior_nyquist / math.pi):.0f} px from the rotation axis. "
+        f"The ROI's outermost pixel lies R = {inp['roi_radius_px']:g} px from the rotation axis. "
         f"Convention: **{p.convention}**. Nyquist bound ⌊πR⌋ = {p.n_interior_nyquist} views "
         "(every frequency the pixel grid holds). Fewer views than the bound alias the finest frequencies the "
         "lens transmits; more add dose without information.",
@@ -145,7 +145,7 @@ def plot_plan(p, path):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(14, 4.2))
+    fig = Figure(figsize=(15, 4.4), layout="constrained")
     FigureCanvasAgg(fig)
     ax1 = fig.add_subplot(1, 3, 1)
     if p.dose_map is not None:
@@ -183,5 +183,5 @@ def plot_plan(p, path):
     ax3.set_ylim(0, 1.0)
     ax3.legend(fontsize=7, loc="lower center", bbox_to_anchor=(0.5, -0.25))
     ax3.set_title("angular layout (180°)", fontsize=9)
-    fig.savefig(path, dpi=100, bbox_inches="tight")
+    fig.savefig(path, dpi=100)
     return path
