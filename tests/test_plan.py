@@ -103,6 +103,7 @@ def test_simulated_plan_reconstructs_and_matches_its_prediction(tmp_path, capsys
     assert main(_args(out, "--simulate", pixel=0.06)) == 0
     data = json.loads((out / "plan.json").read_text())
     assert data["model"]["k"] == 1  # the prediction ran on the planned grid itself
+    assert data["predicted_resolution_nm"] >= 2 * 60 - 1e-6  # never finer than the pixel's Nyquist period
     capsys.readouterr()
     assert main(["reconstruct", str(out / "acquisition.toml")]) == 0
     x = read_volume(out / "recon" / "volume.mrc")[0]

@@ -311,7 +311,7 @@ def plan(cell_diameter, roi_diameter, interior_resolution_nm, full_resolution_nm
             equal_dose.append({"n_full": int(n), "psnr_roi": psnr, "best_iteration": it,
                                "photons_interior": exposure(n)[1] * p_i**2})
             if n == min(n_full, n0_m):
-                res, why = M.frc_resolution_nm(x, slab)
+                res, why = M.frc_resolution_nm(x, slab, sampling_limited=k == 1)
                 pred["combined"] = (psnr, res, it)
                 if why:
                     notes.append(f"combined protocol: {why}")
@@ -321,7 +321,7 @@ def plan(cell_diameter, roi_diameter, interior_resolution_nm, full_resolution_nm
         ref = ScanGeometry.full_field(slab.volume, n0_m, s)
         y = M.simulate_scan(slab, ref, fw_i, i0 * s**2, rng + 999)
         x, psnr, it = M.fit(slab, [Scan(ref, y, photons=i0 * s**2)], _ITERATIONS, patience=5)
-        res, why = M.frc_resolution_nm(x, slab)
+        res, why = M.frc_resolution_nm(x, slab, sampling_limited=k == 1)
         pred["full"] = (psnr, res, it)
         if why:
             notes.append(f"equal-dose full scan: {why}")

@@ -127,11 +127,14 @@ def unit_doses(slab, scan, energy_ev):
     return D.dose_map(slab.truth, slab.volume, scan, photons, energy_ev=energy_ev, progress=False) / scan.n_angles
 
 
-def frc_resolution_nm(x, slab):
+def frc_resolution_nm(x, slab, sampling_limited=False):
     """FRC (1/7 threshold) of the central slice against the truth on the square inside the ROI.
 
-    Returns ``(nm, note)``; ``nm`` is NaN when the curve stays above the
-    threshold up to the grid's Nyquist frequency (then the note says so).
+    Returns ``(nm, note)``. When the curve stays above the threshold up to
+    the grid's Nyquist frequency, the reconstruction resolves all the grid
+    holds: with ``sampling_limited`` (the grid is the planned pixel) the
+    resolution is the Nyquist period, 2 pixels; otherwise (a coarser model
+    grid) it cannot be measured and is NaN. The note says which.
     """
     vol = slab.volume
     s = vol.voxel_size
@@ -142,6 +145,9 @@ def frc_resolution_nm(x, slab):
     k = vol.nz // 2
     sl = (k, slice(cy - half, cy + half), slice(cx - half, cx + half))
     res = metrics.frc(x[sl], slab.truth[sl], pixel_size=s).resolution("1/7")
-    if res is None:
-        return float("nan"), f"FRC stays above 1/7 up to the model grid's Nyquist period ({2 * s * 1000:.0f} nm)"
-    return float(res), ""
+    if res is not None:
+        return float(res), ""
+    if sampling_limited:
+        return 2 * s * 1000, f"FRC above 1/7 up to Nyquist: sampling-limited, the pixel's Nyquist period {2 * s * 1000:.0f} nm"
+    return float("nan"), (f"FRC stays above 1/7 up to the model grid's Nyquist period ({2 * s * 1000:.0f} nm): "
+                          "finer than the model can show, not measurable")
