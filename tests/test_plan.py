@@ -150,6 +150,24 @@ def test_budget_sets_the_exposure_and_says_what_to_change(tmp_path, capsys):
     assert rc == 1 and "--dose-budget" in err and "×" in err
 
 
+def test_other_samples_bacteria_and_a_user_volume(tmp_path):
+    """The sample changes the dose, not the sampling; a user's LAC volume (a file) is planned like the built-in cell."""
+    kw = dict(interior_pixel=0.05, full_pixel=0.1, quick=True, progress=False)
+    cell = isxt.plan(4.0, 1.6, 35, 60, **kw)
+    bact = isxt.plan(4.0, 1.6, 35, 60, phantom="bacteria", **kw)
+    assert bact.n_interior == cell.n_interior and bact.n_full == cell.n_full
+    assert bact.dose_roi_gy > 0 and not math.isclose(bact.dose_roi_gy, cell.dose_roi_gy, rel_tol=0.05)
+    # a uniform 3.6 µm water-like disc, 0.2/µm, as a user's file: doses scale with the LAC to first order
+    vol = isxt.VolumeGeometry((8, 96, 96), 0.05)
+    disc = (vol.cylinder_mask(1.8) * 0.2).astype(np.float32)
+    np.save(tmp_path / "disc.npy", disc)
+    mine = isxt.plan(4.0, 1.6, 35, 60, phantom=str(tmp_path / "disc.npy"), phantom_voxel_size=0.05, **kw)
+    np.save(tmp_path / "disc2.npy", disc * 0.5)
+    half = isxt.plan(4.0, 1.6, 35, 60, phantom=str(tmp_path / "disc2.npy"), phantom_voxel_size=0.05, **kw)
+    assert mine.dose_ratio_full_to_roi > 1  # a full-field view irradiates more of the cell than an interior one
+    assert 0.5 < half.dose_roi_gy / mine.dose_roi_gy < 0.75  # absorbed energy ∝ 1 − e^{−µL}: a bit over half
+
+
 @pytest.mark.parametrize("extra, words", [
     ({"roi": 5.0}, "larger than the cell"),
     ({"center": ("1.9", "0.5")}, "outside the"),

@@ -198,6 +198,7 @@ def plan(cell_diameter, roi_diameter, interior_resolution_nm, full_resolution_nm
 
     # -- the slab model -------------------------------------------------------------
     k = max(1, int(np.ceil(cell_diameter * M.MARGIN / p_i / MAX_MODEL_PX)))
+    k = max(1, min(k, int(roi_diameter / p_i / 12)))  # a small ROI keeps >= 12 model voxels across
     s = p_i * k
     pf_m = p_f * k
     n0_m = max(8, int(np.ceil(n0 / k)))
@@ -222,6 +223,9 @@ def plan(cell_diameter, roi_diameter, interior_resolution_nm, full_resolution_nm
     d_int1 = M.unit_doses(slab, interior_m, energy_ev)
     d_full1 = M.unit_doses(slab, full24, energy_ev)
     cell, roi = slab.cell_mask, slab.roi_mask & slab.cell_mask
+    if not roi.any():
+        raise InputError(f"the phantom {phantom!r} has no material inside the ROI at ({roi_center[0]:g}, "
+                         f"{roi_center[1]:g}) µm in the slab through the cell's centre; move --roi-center onto the sample")
     ratio = D.mean_dose(d_full1, cell) / D.mean_dose(d_int1, cell)
     t_roi = _transmission(slab, interior_m, fw_i)
     f_min = MIN_TRANSMITTED / (t_roi * p_i**2)  # smallest useful interior fluence
