@@ -43,7 +43,7 @@ def _file_slab(path, fine, voxel_size=None):
 
     from ..phantoms import load_phantom
 
-    ph = load_phantom(path, voxel_size=voxel_size)
+    ph = load_phantom(path, voxel_size)  # positional: the keyword is voxel_size_um on newer main
     lac = np.asarray(ph.lac, dtype=np.float32)
     if lac.ndim != 3:
         raise InputError(f"--phantom {path}: need a 3D LAC volume, got {lac.ndim}D")
