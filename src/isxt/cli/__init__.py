@@ -17,7 +17,7 @@ from .. import __version__
 from ..errors import IsxtError
 
 # Sub-command modules, in the order `isxt --help` lists them.
-COMMANDS = ("demo", "simulate", "experiment", "info", "reconstruct", "calibrate", "align")
+COMMANDS = ("demo", "simulate", "plan", "experiment", "info", "reconstruct", "calibrate", "align")
 
 
 def build_parser():

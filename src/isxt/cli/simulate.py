@@ -65,49 +65,10 @@ def _phantom(args, size):
     return vol, vol, lac, lac  # a user volume is simulated on its own grid
 
 
-def _toml(vol, roi_center, interior, sparse, photons):
-    def scan(name, g):
-        lines = [
-            "[[scan]]",
-            f'name = "{name}"',
-            f'file = "{name}.mrc"',
-            'kind = "transmission"',
-            f'angles = "{name}_angles.txt"',
-            'angle_unit = "deg"',
-            f"pixel_size_um = {g.pixel_size!r}",
-            f"center_um = [{g.center[0]!r}, {g.center[1]!r}, {g.center[2]!r}]",
-        ]
-        if photons is not None:
-            lines.append(f"photons = {float(photons)!r}")
-            lines.append(f"clip_transmission = {0.5 / float(photons)!r}")
-        return "\n".join(lines)
-
-    c = vol.center
-    return "\n".join([
-        'title = "isxt simulate: interior + sparse full-field scans"',
-        "",
-        "[volume]",
-        f"shape = [{vol.nz}, {vol.ny}, {vol.nx}]",
-        f"voxel_size_um = {vol.voxel_size!r}",
-        f"center_um = [{c[0]!r}, {c[1]!r}, {c[2]!r}]",
-        "",
-        scan("interior", interior),
-        "",
-        scan("sparse", sparse),
-        "",
-        "[reconstruction]",
-        'method = "cgls"',
-        "iterations = 30",
-        "",
-        "[output]",
-        'dir = "recon"',
-        "",
-    ])
-
-
 def run(args):
     from ..geometry import ScanGeometry
     from ..io import OutputTransaction, write_angles, write_volume_file
+    from ..io.acquisition_toml import acquisition_toml
     from ..io.mrc import write_mrc
     from ..simulate import simulate_projections
 
@@ -140,7 +101,9 @@ def run(args):
             write_mrc(tx.path(f"{name}.mrc"), data[name], g.pixel_size, g.angles)
             write_angles(tx.path(f"{name}_angles.txt"), g.angles, "deg")
         write_volume_file(tx.path("truth.mrc"), truth, s, "mrc")
-        tx.path("acquisition.toml").write_text(_toml(vol, (rx, ry), interior, sparse, args.photons))
+        scans = [("interior", interior, args.photons), ("sparse", sparse, args.photons)]
+        text = acquisition_toml(vol, scans, "isxt simulate: interior + sparse full-field scans")
+        tx.path("acquisition.toml").write_text(text)
     print(f"interior: {interior.n_angles} views x {interior.rows} x {interior.cols} px of {interior.pixel_size:g} µm; "
           f"sparse: {sparse.n_angles} views x {sparse.rows} x {sparse.cols} px of {sparse.pixel_size:g} µm")
     print(f"wrote {', '.join(OUTPUTS)} to {out}/; next: isxt reconstruct {out / 'acquisition.toml'}")
