@@ -326,7 +326,8 @@ def _tv(A, data, scans, iterations, tv_weight, bounds, isotropic, warm_start, co
     x0, progress = common["x0"], common["progress"]
     if warm_start and x0 is None:
         x0 = solvers.cgls(A, y, iterations=int(warm_start), precondition=True)
-    kwargs = dict(bounds=bounds, isotropic=isotropic)
+    # one power-method estimate of ‖A‖ for every solve
+    kwargs = dict(bounds=bounds, isotropic=isotropic, operator_norm_estimate=solvers.operator_norm(A, y))
     info = {"tv_bounds": list(bounds), "tv_isotropic": bool(isotropic), "warm_start": int(warm_start)}
     if tv_weight is None:
         if all(s.photons is not None for s in scans):
