@@ -68,8 +68,10 @@ def check_bounds(bounds):
 def clip_to_bounds(x, lo, hi):
     """``x`` clipped to ``[lo, hi]`` in place (None: no bound on that side)."""
     xp = array_module(x)
-    if lo is not None or hi is not None:
-        xp.clip(x, lo, hi, out=x)
+    if lo is not None:
+        xp.maximum(x, np.float32(lo), out=x)
+    if hi is not None:
+        xp.minimum(x, np.float32(hi), out=x)
     return x
 
 
