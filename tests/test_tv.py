@@ -170,7 +170,7 @@ def test_odl_pdhg_agrees():
     A, y, _ = _matrix_problem(noise=0.05)
     lam = 0.5
     x_isxt = tv_pdhg(A, y, lam, iterations=3000, tol=1e-8)
-    x_odl = odl_tv_pdhg(A, y, lam, iterations=1500)
+    x_odl = odl_tv_pdhg(A, y, lam, iterations=400)
     assert odl is not None
     rel = np.linalg.norm(x_odl - x_isxt) / np.linalg.norm(x_isxt)
     assert rel < 5e-3, rel

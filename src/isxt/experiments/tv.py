@@ -64,6 +64,19 @@ def _cases(setup, cfg, seed):
     return cases, i0
 
 
+def tv_reconstruct(scans, setup, iterations):
+    """``reconstruct(method="tv")`` with the automatic λ, as the other experiments' TV row; ``(x, info)``.
+
+    ``info`` has ``best_iteration`` (the PDHG iterations of the final solve),
+    ``tv_weight``, ``tv_weight_rule`` and ``seconds``, like
+    :func:`~isxt.experiments._common.oracle_reconstruct`'s.
+    """
+    t0 = time.perf_counter()
+    x, info = reconstruct(scans, setup.volume, method="tv", iterations=iterations, return_info=True)
+    return x, {"best_iteration": info["iterations"], "tv_weight": info["tv_weight"],
+               "tv_weight_rule": info["tv_weight_rule"], "seconds": time.perf_counter() - t0}
+
+
 def compute(size="small", progress=True, seed=0):
     cfg = CONFIGS[C.check_size(size)]
     setup = C.make_setup(cfg["nz"], cfg["n_xy"], cfg["voxel_size"], cfg["roi_diameter"], cfg["roi_center"], seed=seed)
