@@ -210,3 +210,16 @@ def test_numpy_and_cupy_iterates_agree():
     assert isinstance(x_d, cupy.ndarray)
     for a, b in zip(host, device):
         np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-4 * np.abs(a).max())
+
+
+@pytest.mark.parametrize("isotropic, bounds", [(True, (0.0, None)), (False, (0.1, 1.5))])
+def test_fista_with_dual_tv_prox_agrees(isotropic, bounds):
+    """Second, independent peer (always available): FISTA with the TV prox by FGP on its dual."""
+    from isxt.solvers.tv_fista import tv_fista
+
+    A, y, _ = _matrix_problem(noise=0.05)
+    x_pd = tv_pdhg(A, y, 0.5, bounds=bounds, isotropic=isotropic, iterations=2000, tol=1e-8)
+    x_fi = tv_fista(A, y, 0.5, bounds=bounds, isotropic=isotropic, iterations=200, inner_iterations=10)
+    rel = np.linalg.norm(x_fi - x_pd) / np.linalg.norm(x_pd)
+    assert rel < 5e-3, rel
+    assert np.linalg.norm(x_pd - _blocks(SMALL)) / np.linalg.norm(x_pd) > 10 * rel
