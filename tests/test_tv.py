@@ -7,7 +7,7 @@ import isxt
 from isxt.errors import InputError
 from isxt.operators import stack
 from isxt.projectors import projector
-from isxt.solvers import Gradient, cgls, tv_pdhg
+from isxt.solvers import Gradient, tv_pdhg
 from isxt.solvers.gradient import tv_norm
 from isxt.solvers.tv_weight import menger_curvature
 
