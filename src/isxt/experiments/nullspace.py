@@ -38,7 +38,7 @@ CONFIGS = {
     "test": dict(nz=2, n_xy=64, voxel_size=0.08, roi_diameter=1.92, roi_center=(0.4, -0.3), n_interior=60,
                  n_full=(2, 9, 24), iterations=40, null_iterations=40, tv_n_full=(), tv_iterations=0),
     "small": dict(nz=4, n_xy=128, voxel_size=0.04, roi_diameter=1.92, roi_center=(0.4, -0.3), n_interior=120,
-                  n_full=(2, 3, 5, 9, 14, 20, 32, 49), iterations=80, null_iterations=80, tv_n_full=(2, 3, 5, 9),
+                  n_full=(2, 3, 5, 9, 14, 20, 32, 49), iterations=80, null_iterations=80, tv_n_full=(2, 3),
                   tv_iterations=100),
     # the paper's Fig. 2 grid: ~196 px at 40 nm, 273 interior views, its N_full values
     "paper": dict(nz=8, n_xy=196, voxel_size=0.04, roi_diameter=3.9, roi_center=(0.6, -0.4), n_interior=273,
