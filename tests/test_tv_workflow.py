@@ -40,6 +40,7 @@ def test_cli_tv_with_given_weight_and_bounds(tmp_path, capsys):
     assert prov["result"]["method"] == "tv"
 
 
+@pytest.mark.slow
 def test_cli_tv_automatic_weight_is_recorded(tmp_path, capsys):
     # without photon counts: the L-curve rule
     toml = _tv_toml(tmp_path, "")
