@@ -53,14 +53,14 @@ SCHEMA = {
     "psf": ("fwhm_um", "zone_plate_ozw_um"),
     "crop": ("rows", "cols"),
     "reconstruction": ("method", "iterations", "stop", "nonneg", "precondition", "backend", "device", "n_subsets",
-                       "slabs", "checkpoint_every"),
+                       "slabs", "checkpoint_every", "tv_weight", "bounds"),
     "compute": ("scheduler",),
     "output": ("dir", "volume", "format", "provenance", "quicklook"),
     "calibration": ("reference", "target", "model", "apply", "angle_tolerance_deg"),
 }
 
 # Work arrays per solver, in volumes and data copies (float32), besides x and the data.
-_WORK = {"cgls": (4, 2), "sirt": (3, 3), "mlem": (3, 2), "osem": (3, 2), "pwls": (5, 3)}
+_WORK = {"cgls": (4, 2), "sirt": (3, 3), "mlem": (3, 2), "osem": (3, 2), "pwls": (5, 3), "tv": (16, 4)}
 MEMORY_FRACTION = 0.8
 # Forward + adjoint projection throughput of the numba backend, voxel·views per
 # second per CPU core, measured on a 16×96×96 volume with 120 views (2 cores:
@@ -675,6 +675,7 @@ def _reconstruction(table, problems):
         "n_subsets": _integer(table.get("n_subsets", 8), "reconstruction.n_subsets", problems),
         "slabs": _integer(table.get("slabs", 1), "reconstruction.slabs", problems),
         "checkpoint_every": _integer(table.get("checkpoint_every", 10), "reconstruction.checkpoint_every", problems),
+        **_tv_keys(table, problems),
     }
     if out["backend"] == "astra":
         try:
@@ -709,6 +710,25 @@ def _compute(table, problems):
         except InputError as e:
             problems.add("compute.scheduler", str(e).partition(": ")[2])
     return {"scheduler": scheduler}
+
+def _tv_keys(table, problems):
+    """``tv_weight`` ("auto" or a number ≥ 0; method 'tv' only) and ``bounds`` ([lo, hi], "none" for an open side)."""
+    out = {}
+    weight = table.get("tv_weight", "auto")
+    out["tv_weight"] = None if weight == "auto" else _number(weight, "reconstruction.tv_weight", problems, minimum=0)
+    bounds = table.get("bounds", [0.0, "none"])
+    if not isinstance(bounds, list) or len(bounds) != 2:
+        problems.add("reconstruction.bounds", f'must be [lo, hi] with "none" for an open side, got {bounds!r}')
+        bounds = [0.0, "none"]
+    out["bounds"] = [None if b == "none" else _number(b, f"reconstruction.bounds[{i}]", problems)
+                     for i, b in enumerate(bounds)]
+    if None not in out["bounds"] and out["bounds"][0] >= out["bounds"][1]:
+        problems.add("reconstruction.bounds", f"needs lo < hi, got {bounds!r}")
+    if table.get("method") != "tv":
+        for key in ("tv_weight", "bounds"):
+            if key in table:
+                problems.add(f"reconstruction.{key}", f"applies to method = 'tv' only, not {table.get('method', 'cgls')!r}")
+    return out
 
 
 def _output(table, base, problems):

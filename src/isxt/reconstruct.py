@@ -20,7 +20,7 @@ from .projectors import projector
 
 __all__ = ["Scan", "reconstruct", "build_operator", "resolve_device", "METHODS", "DEVICES"]
 
-METHODS = ("cgls", "sirt", "mlem", "osem", "pwls")
+METHODS = ("cgls", "sirt", "mlem", "osem", "pwls", "tv")
 DEVICES = ("auto", "cpu", "gpu")
 
 
@@ -152,6 +152,10 @@ def reconstruct(
     backend="numba",
     device="auto",
     n_subsets=8,
+    tv_weight=None,
+    bounds=(0.0, None),
+    tv_isotropic=True,
+    warm_start=5,
     callback=None,
     progress=False,
     return_info=False,
@@ -163,9 +167,11 @@ def reconstruct(
     scans : Scan or sequence of Scan
         E.g. ``[interior, sparse]``: they are stacked into one operator (Eq. 7).
     volume : VolumeGeometry
-    method : {'cgls', 'sirt', 'mlem', 'osem', 'pwls'}
+    method : {'cgls', 'sirt', 'mlem', 'osem', 'pwls', 'tv'}
         ``cgls`` is the paper's CGNE; ``pwls`` weights each measurement by its
-        expected photon count (needs ``Scan.photons`` or ``Scan.weights``).
+        expected photon count (needs ``Scan.photons`` or ``Scan.weights``);
+        ``tv`` minimises ``½‖W^{1/2}(A x − y)‖² + λ TV(x)`` within ``bounds``
+        (:func:`isxt.solvers.tv_pdhg`, ``W`` the scans' weights).
     iterations : int
         Maximum number of iterations (a ``stop`` rule may end earlier).
     nonneg : bool
@@ -192,6 +198,20 @@ def reconstruct(
         is returned as a numpy array either way.
     n_subsets : int
         Ordered subsets for ``osem``.
+    tv_weight : float or None
+        ``tv`` only: the TV weight λ. None chooses it: by the discrepancy
+        principle when every scan has ``photons`` (the weighted residual
+        meets the Poisson noise level), else at the corner of the L-curve
+        (:mod:`isxt.solvers.tv_weight`). The choice is printed with
+        ``progress=True`` and returned in ``info``.
+    bounds : (lo, hi)
+        ``tv`` only: box constraint on the LAC, None for an open side
+        (default ``x ≥ 0``).
+    tv_isotropic : bool
+        ``tv`` only: isotropic (default) or anisotropic TV.
+    warm_start : int
+        ``tv`` only: start from this many preconditioned CGLS iterations
+        (0: from zeros or ``x0``).
     callback : callable, optional
         ``callback(iteration, x, residual_norm)``; return True to stop. On the
         GPU ``x`` is a cupy array (``x.get()`` copies it to the host).
@@ -214,6 +234,9 @@ def reconstruct(
         raise InputError("volume must be an isxt.VolumeGeometry")
     if method not in METHODS:
         raise InputError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    if method == "tv" and isinstance(stop, str):
+        raise InputError("method 'tv' has no stop rule by name; it stops at its gap tolerance "
+                         "(tv_weight=None uses the discrepancy principle to choose λ)")
     if precondition and method not in ("cgls", "pwls"):
         raise InputError(f"precondition=True applies to methods 'cgls' and 'pwls', not {method!r}")
     if int(iterations) < 1:
@@ -269,6 +292,8 @@ def reconstruct(
         x = solvers.sirt(A, A.weigh(data), iterations=iterations, nonneg=nonneg, **common)
     elif method == "mlem":
         x = solvers.mlem(A, A.weigh(data), iterations=iterations, **common)
+    elif method == "tv":
+        x, tv_info = _tv(A, data, scans, iterations, tv_weight, bounds, tv_isotropic, warm_start, common)
     else:
         subsets = solvers.make_subsets(stack(ops), data, n_subsets)
         x = solvers.osem(subsets, iterations=iterations, **common)
@@ -287,4 +312,41 @@ def reconstruct(
         "scans": [s.label for s in scans],
         "best_iteration": getattr(stop, "best_iteration", None),
     }
+    if method == "tv":
+        info.update(tv_info)
+    return x, info
+
+
+def _tv(A, data, scans, iterations, tv_weight, bounds, isotropic, warm_start, common):
+    """The ``method='tv'`` branch: warm start, λ (given or chosen), PDHG; returns ``(x, info)``."""
+    from . import solvers
+
+    y = A.weigh(data)
+    bounds = solvers.check_bounds(bounds)
+    x0, progress = common["x0"], common["progress"]
+    if warm_start and x0 is None:
+        x0 = solvers.cgls(A, y, iterations=int(warm_start), precondition=True)
+    # one power-method estimate of ‖A‖ for every solve
+    kwargs = dict(bounds=bounds, isotropic=isotropic, operator_norm_estimate=solvers.operator_norm(A, y))
+    info = {"tv_bounds": list(bounds), "tv_isotropic": bool(isotropic), "warm_start": int(warm_start)}
+    if tv_weight is None:
+        if all(s.photons is not None for s in scans):
+            w = A.ls_weights or [None] * len(scans)
+            variance = [solvers.poisson_variance(d, like(s.photons, d)) * (1 if wi is None else wi)
+                        for s, d, wi in zip(scans, data, w)]
+            tv_weight, x0, rule = solvers.discrepancy_tv_weight(A, y, variance, x0=x0, iterations=iterations,
+                                                                progress=progress, **kwargs)
+        else:
+            tv_weight, x0, rule = solvers.lcurve_tv_weight(A, y, x0=x0, iterations=iterations, progress=progress,
+                                                           **kwargs)
+        info["tv_weight_rule"] = rule["rule"]
+        info["tv_weight_trials"] = [list(t) for t in rule["trials"]]
+        if progress:
+            print(f"isxt: TV weight λ = {tv_weight:.4g} ({rule['rule']} rule, {len(rule['trials'])} trial solves)")
+    else:
+        info["tv_weight_rule"] = "given"
+    common = dict(common, x0=x0)
+    x, pd = solvers.tv_pdhg(A, y, float(tv_weight), iterations=iterations, return_info=True, **kwargs, **common)
+    info.update(tv_weight=float(tv_weight), tv_gap=pd["gap"][-1] if pd["gap"] else float("nan"),
+                tv_converged=pd["converged"])
     return x, info

@@ -24,6 +24,8 @@ def register(sub):
                    help="optics of the simulated data: in-focus zone-plate PSF (default), depth-dependent "
                    "zone-plate PSF, Gaussian with FWHM = OZW, or none")
     p.add_argument("--seed", type=int, default=0, help="phantom seed (default 0)")
+    p.add_argument("--tv", action="store_true",
+                   help="also reconstruct the combined scans with TV and an automatic weight (method 'tv')")
     p.set_defaults(func=run)
 
 
@@ -37,9 +39,10 @@ def run(args):
 
     out = Path(args.out)
     tx = OutputTransaction(out, overwrite=args.force)
-    tx.check(OUTPUTS)  # fail before the heavy work
+    outputs = OUTPUTS + (("combined_tv.mrc",) if args.tv else ())
+    tx.check(outputs)  # fail before the heavy work
     config = DemoConfig.small() if args.small else DemoConfig()
-    config.phantom, config.seed, config.psf = args.phantom, args.seed, args.psf
+    config.phantom, config.seed, config.psf, config.tv = args.phantom, args.seed, args.psf, args.tv
     result = run_demo(config, progress=True)
     print()
     print(format_table(result.table))
@@ -54,5 +57,5 @@ def run(args):
         write_volume_file(tx.path("truth.mrc"), result.truth, s, "mrc")
         for name, x in result.reconstructions.items():
             write_volume_file(tx.path(f"{name}.mrc"), x, s, "mrc")
-    print(f"\nwrote {', '.join(OUTPUTS)} to {out}/")
+    print(f"\nwrote {', '.join(outputs)} to {out}/")
     return 0

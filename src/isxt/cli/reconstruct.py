@@ -115,7 +115,11 @@ def run(args):
         precondition=r["precondition"],
         stop="discrepancy" if r["stop"] == "discrepancy" else None, backend=r["backend"],
         device=r["device"], n_subsets=r["n_subsets"], progress=not args.no_progress, return_info=True,
+        **({"tv_weight": r["tv_weight"], "bounds": tuple(r["bounds"])} if r["method"] == "tv" else {}),
     )
+    if r["method"] == "tv":
+        print(f"TV weight λ = {info['tv_weight']:.4g} ({info['tv_weight_rule']}); relative primal-dual gap "
+              f"{info['tv_gap']:.3g}")
     timings["reconstruct"] = time.perf_counter() - t
     if not (volume.size and (volume == volume).all()):
         raise InputError("the reconstruction produced NaN values; check the data and weights")

@@ -25,6 +25,7 @@ EXPERIMENTS = {
     "sampling": ("isxt.experiments.sampling", "Fig. 11"),
     "fractionation": ("isxt.experiments.fractionation", "Fig. 12"),
     "baselines": ("isxt.experiments.baselines", "comparison with the sinogram extension"),
+    "tv": ("isxt.experiments.tv", "TV with an automatic weight vs oracle CGLS (beyond the paper)"),
 }
 # Written by another engineer; registered only when present.
 if importlib.util.find_spec("isxt.experiments.alignment") is not None:

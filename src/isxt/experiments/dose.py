@@ -44,13 +44,15 @@ OZW_UM = 0.035
 
 CONFIGS = {
     "test": dict(nz=2, n_xy=48, voxel_size=0.04, roi_diameter=0.8, roi_center=(0.2, -0.15), n0=24,
-                 n_full=(2, 4, 8), photons_per_100nm2=150.0, iterations=30),
+                 n_full=(2, 4, 8), photons_per_100nm2=150.0, iterations=30, tv_iterations=0),
     # ROI 1.2 µm: D_full/D_ROI = 2.27, the paper's 2.3 (a 1.5 µm ROI gives 1.84)
     "small": dict(nz=4, n_xy=128, voxel_size=0.03, roi_diameter=1.2, roi_center=(0.35, -0.25), n0=90,
-                  n_full=(2, 3, 5, 9, 18, 45), photons_per_100nm2=150.0, iterations=60),
+                  n_full=(2, 3, 5, 9, 18, 45), photons_per_100nm2=150.0, iterations=60, tv_iterations=100,
+                  tv_n_full=(2, 3, 5)),
     # the paper: 801 px of 20 nm, 6 µm ROI, N0 = 499, 150 photons per (10 nm)²
     "paper": dict(nz=16, n_xy=801, voxel_size=0.02, roi_diameter=6.0, roi_center=(0.0, 0.0), n0=499,
-                  n_full=(3, 6, 12, 23, 47, 96, 249), photons_per_100nm2=150.0, iterations=150),
+                  n_full=(3, 6, 12, 23, 47, 96, 249), photons_per_100nm2=150.0, iterations=150, tv_iterations=150,
+                  tv_n_full=(3, 6, 12)),
 }
 
 
@@ -121,6 +123,14 @@ def compute(size="small", progress=True, seed=0):
         recon("combined_unpreconditioned", len(idx), [Scan(interior, y_i), Scan(g, y_f)], i0, p_int,
               precondition=False)
         recon("combined_deconv", len(idx), [Scan(interior, y_i, psf=psf), Scan(g, y_f, psf=psf)], i0, p_int)
+        if cfg.get("tv_iterations") and n in cfg.get("tv_n_full", ()):  # TV, discrepancy λ (issue 15)
+            from .tv import tv_reconstruct
+
+            x, info = tv_reconstruct([Scan(interior, y_i, photons=p_int), Scan(g, y_f, photons=i0)], setup,
+                                     cfg["tv_iterations"])
+            rows.append({"protocol": "combined_tv", "n_full": len(idx), "photons_full": float(i0),
+                         "photons_interior": float(p_int), "psnr_roi": setup.psnr_roi(x),
+                         "psnr_volume": setup.psnr_volume(x), "best_iteration": int(info["best_iteration"])})
     return rows, maps, dose_summary, ratio, i0, setup, cfg
 
 
@@ -161,7 +171,7 @@ def plot(path, rows, maps, cfg):
     fig.colorbar(im, ax=list(axes[:-1]), shrink=0.8, label="dose (MGy)")
     ax = axes[-1]
     for p, style in (("full_equal_dose", "o-"), ("combined", "s-"), ("combined_deconv", "^-"),
-                     ("combined_unpreconditioned", "x:")):
+                     ("combined_unpreconditioned", "x:"), ("combined_tv", "d-")):
         rs = sorted((r for r in rows if r["protocol"] == p), key=lambda r: r["n_full"])
         ax.plot([r["n_full"] for r in rs], [r["psnr_roi"] for r in rs], style, label=p)
     for p, ls in (("full_reference", "--"), ("full_reference_deconv", ":")):

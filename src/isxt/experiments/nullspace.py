@@ -36,12 +36,14 @@ OZW_UM = 0.035
 
 CONFIGS = {
     "test": dict(nz=2, n_xy=64, voxel_size=0.08, roi_diameter=1.92, roi_center=(0.4, -0.3), n_interior=60,
-                 n_full=(2, 9, 24), iterations=40, null_iterations=40),
+                 n_full=(2, 9, 24), iterations=40, null_iterations=40, tv_n_full=(), tv_iterations=0),
     "small": dict(nz=4, n_xy=128, voxel_size=0.04, roi_diameter=1.92, roi_center=(0.4, -0.3), n_interior=120,
-                  n_full=(2, 3, 5, 9, 14, 20, 32, 49), iterations=80, null_iterations=80),
+                  n_full=(2, 3, 5, 9, 14, 20, 32, 49), iterations=80, null_iterations=80, tv_n_full=(2, 3),
+                  tv_iterations=100),
     # the paper's Fig. 2 grid: ~196 px at 40 nm, 273 interior views, its N_full values
     "paper": dict(nz=8, n_xy=196, voxel_size=0.04, roi_diameter=3.9, roi_center=(0.6, -0.4), n_interior=273,
-                  n_full=(2, 3, 9, 18, 32, 49, 69, 94, 122, 154, 190, 229, 273), iterations=200, null_iterations=200),
+                  n_full=(2, 3, 9, 18, 32, 49, 69, 94, 122, 154, 190, 229, 273), iterations=200, null_iterations=200,
+                  tv_n_full=(2, 3, 9), tv_iterations=150),
 }
 
 # The paper's published Fig. 2 numbers, when a checkout has the project's shared/ folder beside
@@ -87,6 +89,11 @@ def compute(size="small", progress=True, seed=0):
         ns = null_space(stack([ops[k] for k in names]), setup.truth, iterations=cfg["null_iterations"],
                         method="cgls", roi_mask=setup.roi_mask)
         rows.append(_row(method, n_full, setup, x, ns, info))
+        if method == "combined" and n_full in cfg.get("tv_n_full", ()):  # TV beside CGLS (issue 15)
+            from .tv import tv_reconstruct
+
+            x, info = tv_reconstruct([scans[k] for k in names], setup, cfg["tv_iterations"])
+            rows.append(_row("combined_tv", n_full, setup, x, ns, info))
     return rows, setup, cfg
 
 

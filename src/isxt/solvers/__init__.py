@@ -1,4 +1,4 @@
-"""Iterative reconstruction: CGLS (the paper's CGNE), SIRT, MLEM/OSEM, weighted LS.
+"""Iterative reconstruction: CGLS (the paper's CGNE), SIRT, MLEM/OSEM, weighted LS, TV (PDHG).
 
 All solvers use only ``A.forward`` / ``A.adjoint`` and array arithmetic, so
 they work for one projector (data: one array), for a
@@ -13,6 +13,9 @@ from .em import make_subsets, mlem, osem
 from .pwls import poisson_weights, pwls
 from .sirt import sirt
 from .stopping import Discrepancy, FixedIterations, Oracle, poisson_variance
+from .gradient import Gradient
+from .tv import check_bounds, operator_norm, tv_pdhg
+from .tv_weight import discrepancy_tv_weight, lcurve_tv_weight
 
 __all__ = [
     "cgls",
@@ -27,4 +30,10 @@ __all__ = [
     "Oracle",
     "Discrepancy",
     "poisson_variance",
+    "Gradient",
+    "tv_pdhg",
+    "operator_norm",
+    "check_bounds",
+    "discrepancy_tv_weight",
+    "lcurve_tv_weight",
 ]

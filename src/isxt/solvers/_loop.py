@@ -82,13 +82,16 @@ class IterationLoop:
     def __iter__(self):
         return iter(range(1, self.iterations + 1))
 
-    def report(self, iteration, x, residual_norm):
-        """Record one finished iteration; True means: stop now."""
+    def report(self, iteration, x, residual_norm, **postfix):
+        """Record one finished iteration; True means: stop now.
+
+        ``postfix`` adds named numbers to the progress bar (e.g. ``gap=``).
+        """
         residual_norm = float(residual_norm)
         self.residual_norms.append(residual_norm)
         if self._bar is not None:
             self._bar.update(1)
-            self._bar.set_postfix(residual=f"{residual_norm:.4g}")
+            self._bar.set_postfix(residual=f"{residual_norm:.4g}", **{k: f"{v:.3g}" for k, v in postfix.items()})
         done = False
         if self.stop is not None:
             done = bool(self.stop.check(iteration, x, residual_norm))
