@@ -20,7 +20,7 @@ from .refine import combined_residual, default_volume, refine_interior
 __all__ = ["align_acquisition", "guard_line"]
 
 
-def align_acquisition(full, interiors, *, volume=None, full_iterations=3, refine=2, guard=True, use_mirrors=True,
+def align_acquisition(full, interiors, *, volume=None, full_iterations=3, refine=4, guard=True, use_mirrors=True,
                       backend="numba", progress=False):
     """Align a full-field scan and interior scans, refine, and guard the result.
 

@@ -111,18 +111,28 @@ def combined_residual(scans, volume, *, iterations=10, backend="numba", return_v
     return (value, x) if return_volume else value
 
 
-def _pair_shift(fixed, moving, mask, radius_px, smooth_px, highpass_px, search_px):
-    """``reg(fixed, moving)``: the sub-pixel shift mapping band-passed ``moving`` onto ``fixed`` near zero."""
+def _subset(scan, views):
+    """``scan`` restricted to ``views`` (all views when there are none)."""
+    import dataclasses
+
+    if not views:
+        return scan
+    views = np.asarray(views, dtype=int)
+    return dataclasses.replace(scan, geometry=scan.geometry.subset(views), data=np.asarray(scan.data)[views])
+
+
+def _pair_shift(fixed, moving, mask, radius_px, smooth_px, highpass_px, search_px, center=(0, 0)):
+    """``reg(fixed, moving)``: the sub-pixel shift mapping band-passed ``moving`` onto ``fixed`` near ``center``."""
     rows = fixed.shape[0]
     core = 2 * int(radius_px) + 3
     sig = (min(float(highpass_px), max((rows - core) / 4.0, 0.5)), float(highpass_px))
     nmap = ncc_map(bandpass(fixed, smooth_px, sig), bandpass(moving, smooth_px, sig), max_shift=search_px,
-                   fixed_mask=mask, moving_mask=mask)
+                   fixed_mask=mask, moving_mask=mask, center=np.round(center))
     coarse, _ = nmap.best()
     return nmap.spline(coarse, radius_px).peak(coarse)[0]
 
 
-def refine_interior(full, interiors, results, *, volume=None, rounds=2, cgls_iterations=15, radius_px=2,
+def refine_interior(full, interiors, results, *, volume=None, rounds=4, cgls_iterations=15, radius_px=2,
                     smooth_px=0.7, highpass_px=3.0, anchor_weight=25.0, direct_weight=0.25, backend="numba",
                     progress=False):
     """Refine interior shifts with the combined model.
@@ -163,15 +173,18 @@ def refine_interior(full, interiors, results, *, volume=None, rounds=2, cgls_ite
     import dataclasses
 
     from ..projectors import projector
-    from .interior import _robust_initial
+    from .interior import _neighbour_pairs, _robust_initial
     from .quality import interpolate_flagged
 
     volume = default_volume(full.geometry, [s.geometry for s in interiors]) if volume is None else volume
     shifts = [np.array(r.shifts, dtype=np.float64) for r in results]
     nominal = [projector(volume, s.geometry.with_shifts(None), backend=backend) for s in interiors]
     changes = []
-    for _ in tqdm(range(int(rounds)), desc="refine interior", disable=not progress):
+    for rnd in tqdm(range(int(rounds)), desc="refine interior", disable=not progress):
         model = [full] + [dataclasses.replace(s, geometry=s.geometry.with_shifts(t)) for s, t in zip(interiors, shifts)]
+        if rnd == 0:
+            # first model from the views the anchors fix: the others' errors would bias the parallax it gives
+            model = [full] + [_subset(m, r.info.get("anchored_views")) for m, r in zip(model[1:], results)]
         x = _reconstruct(model, volume, cgls_iterations, backend)
         change = 0.0
         for k, (s, res) in enumerate(zip(interiors, results)):
@@ -186,12 +199,13 @@ def refine_interior(full, interiors, results, *, volume=None, rounds=2, cgls_ite
             mask = border_mask((rows, cols), (int(min(np.ceil(1.5 * hv), (rows - core) // 2)),
                                               int(min(np.ceil(1.5 * highpass_px), (cols - core) // 2))))
             search = 2 * R + 2
-            nn = []
-            for i, j, d in res.info.get("neighbour_obs_px", []):
-                if good[i] and good[j]:
-                    b = _pair_shift(reproj[j], reproj[i], mask, R, smooth_px, highpass_px, search)
-                    nn.append((i, j, d - b))
             start = shifts[k][:, ::-1] / p
+            nn = []
+            for i, j in _neighbour_pairs(res.angles, good):
+                # the same filter and window on the data and on the model: the parallax cancels
+                d = _pair_shift(data[j], data[i], mask, R, smooth_px, highpass_px, search, start[i] - start[j])
+                b = _pair_shift(reproj[j], reproj[i], mask, R, smooth_px, highpass_px, search)
+                nn.append((i, j, d - b))
             direct, _ = register_views(reproj, data, start, radius_px=R, smooth_px=smooth_px,
                                        highpass_px=highpass_px, views=np.flatnonzero(good))
             anchors = [(i, a) for i, a in res.info.get("anchor_obs_px", []) if good[i]]

@@ -30,8 +30,8 @@ def register(subparsers):
     p.add_argument("--full", metavar="NAME", help="the full-field scan (default: the widest field of view)")
     p.add_argument("--no-mirrors", action="store_true", help="do not use full-field views at θ+180° as anchors")
     p.add_argument("--iterations", type=int, default=3, help="projection-matching rounds for the full-field stack")
-    p.add_argument("--refine", type=int, default=2, metavar="N",
-                   help="rounds of refinement against the combined model (default 2; 0: off)")
+    p.add_argument("--refine", type=int, default=4, metavar="N",
+                   help="rounds of refinement against the combined model (default 4; 0: off)")
     p.add_argument("--no-guard", action="store_true", help="write the new shifts even if they fit the data worse")
     p.add_argument("--truth", metavar="DIR", help="directory with truth_<scan>_shifts.csv: print each scan's error")
     p.add_argument("--force", action="store_true", help="overwrite existing outputs")
