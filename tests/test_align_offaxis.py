@@ -62,6 +62,7 @@ def test_anchor_step_is_exact_on_undisplaced_off_axis_rois(cell, frac):
     assert np.sqrt(np.mean(np.sum(res.shifts_px**2, axis=1))) < 3.0
 
 
+@pytest.mark.slow
 def test_residual_guard_keeps_input_shifts_that_fit_better(cell):
     from isxt.align.pipeline import align_acquisition, guard_line
     from isxt.align.refine import combined_residual
@@ -129,6 +130,7 @@ def test_simulate_writes_truth_in_the_align_csv_format(loop):
     assert np.allclose(stack[blank], 1.0)  # noiseless: a flat field
 
 
+@pytest.mark.slow
 def test_cli_loop_align_then_reconstruct_picks_up_the_output_directory(loop, capsys):
     import json
 
@@ -140,7 +142,11 @@ def test_cli_loop_align_then_reconstruct_picks_up_the_output_directory(loop, cap
     assert main(["align", str(acq), "-o", str(out), "--truth", str(root / "A"), "--refine", "1"]) == 0
     text = capsys.readouterr().out
     assert "residual guard:" in text and "truth interior: RMS error" in text and "truth sparse: RMS error" in text
-    assert "flagged view" in text and ": blank" in text  # the blank frame is flagged (and interpolated)
+    truth = read_shifts_csv(root / "A" / "truth_interior_shifts.csv")
+    blank, jump = truth.flags.index("blank"), truth.flags.index("outlier")
+    assert f"flagged view {blank} " in text and f"flagged view {jump} " in text  # the blank frame and the jump
+    est = read_shifts_csv(out / ("interior_shifts.rejected.csv" if "REJECTED" in text else "interior_shifts.csv"))
+    assert est.flags[blank] == "blank" and est.flags[jump] == "outlier"
     header = (out / "interior_shifts.csv").read_text().splitlines()[0]
     assert header.startswith("# residual guard:")
     prov = json.loads((out / "alignment_provenance.json").read_text())
