@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 from ..errors import InputError
 from ..geometry import ScanGeometry
 from .ncc import ncc_map
-from .prefilter import bandpass, border_mask, resolution_sigma
+from .prefilter import bandpass, border_mask, registration_filter, resolution_sigma
 from .quality import AlignmentResult, classify_frames, interpolate_flagged, outlier_views
 
 __all__ = ["Anchor", "make_anchors", "anchor_pairs", "align_interior"]
@@ -201,11 +201,8 @@ def _prefiltered(data, anchors, ratio, smooth_px, highpass_px, radius):
         hp = lambda img, low: gaussian_filter(img, low) if low else np.asarray(img, dtype=np.float64)  # noqa: E731
         border = (0, 0)
     else:
-        core = 2 * int(radius) + 3
-        high_v = min(high, max((rows - core) / 4.0, 0.5))
-        sig = (high_v, high)
+        sig, _, border = registration_filter((rows, cols), high, radius)
         hp = lambda img, low: bandpass(img, low, sig)  # noqa: E731
-        border = (int(min(np.ceil(1.5 * high_v), (rows - core) // 2)), int(min(np.ceil(1.5 * high), (cols - core) // 2)))
     images = np.stack([hp(d, smooth_px) for d in data])
     images_a = np.stack([hp(d, np.hypot(smooth_px, match)) for d in data])
     anchor_imgs = [hp(a.image, smooth_px) for a in anchors]

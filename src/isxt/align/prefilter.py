@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.ndimage import gaussian_filter
 
-__all__ = ["bandpass", "border_mask", "resolution_sigma"]
+__all__ = ["bandpass", "border_mask", "registration_filter", "resolution_sigma"]
 
 
 def resolution_sigma(coarse_px, fine_px):
@@ -62,3 +62,19 @@ def border_mask(shape, width):
     mask = np.zeros(shape, bool)
     mask[w[0] : shape[0] - w[0], w[1] : shape[1] - w[1]] = True
     return mask
+
+
+def registration_filter(shape, highpass_px, radius_px):
+    """The background σ ``(rows, cols)``, the valid-pixel mask and its border width for images of ``shape``.
+
+    The σ along the rows is capped, and the masked border (1.5 σ, where
+    mirrored padding bends a ramp) limited, so that a short stack (few
+    slices) keeps an unmasked core of ``2·radius_px + 3`` pixels.
+    """
+    rows, cols = shape
+    core = 2 * int(radius_px) + 3
+    high = float(highpass_px)
+    high_v = min(high, max((rows - core) / 4.0, 0.5))
+    border = (int(min(np.ceil(1.5 * high_v), max((rows - core) // 2, 0))),
+              int(min(np.ceil(1.5 * high), max((cols - core) // 2, 0))))
+    return (high_v, high), border_mask(shape, border), border

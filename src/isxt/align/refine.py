@@ -19,7 +19,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .ncc import ncc_map
-from .prefilter import bandpass, border_mask
+from .prefilter import bandpass, registration_filter
 
 __all__ = ["register_views", "refine_interior", "combined_residual", "default_volume"]
 
@@ -48,11 +48,7 @@ def register_views(reference, data, start_px, *, radius_px=3, smooth_px=0.7, hig
     """
     n, rows, cols = data.shape
     R = int(radius_px)
-    core = 2 * R + 3
-    high_v = min(float(highpass_px), max((rows - core) / 4.0, 0.5))
-    sig = (high_v, float(highpass_px))
-    border = (int(min(np.ceil(1.5 * high_v), (rows - core) // 2)), int(min(np.ceil(1.5 * highpass_px), (cols - core) // 2)))
-    mask = border_mask((rows, cols), border)
+    sig, mask, _ = registration_filter((rows, cols), highpass_px, R)
     out = np.array(start_px, dtype=np.float64)
     scores = np.full(n, np.nan)
     for i in range(n) if views is None else views:
@@ -123,9 +119,7 @@ def _subset(scan, views):
 
 def _pair_shift(fixed, moving, mask, radius_px, smooth_px, highpass_px, search_px, center=(0, 0)):
     """``reg(fixed, moving)``: the sub-pixel shift mapping band-passed ``moving`` onto ``fixed`` near ``center``."""
-    rows = fixed.shape[0]
-    core = 2 * int(radius_px) + 3
-    sig = (min(float(highpass_px), max((rows - core) / 4.0, 0.5)), float(highpass_px))
+    sig = registration_filter(fixed.shape, highpass_px, radius_px)[0]
     nmap = ncc_map(bandpass(fixed, smooth_px, sig), bandpass(moving, smooth_px, sig), max_shift=search_px,
                    fixed_mask=mask, moving_mask=mask, center=np.round(center))
     coarse, _ = nmap.best()
@@ -194,10 +188,7 @@ def refine_interior(full, interiors, results, *, volume=None, rounds=4, cgls_ite
             n, rows, cols = data.shape
             good = np.array([f == "ok" for f in res.flags])
             R = int(radius_px)
-            core = 2 * R + 3
-            hv = min(float(highpass_px), max((rows - core) / 4.0, 0.5))
-            mask = border_mask((rows, cols), (int(min(np.ceil(1.5 * hv), (rows - core) // 2)),
-                                              int(min(np.ceil(1.5 * highpass_px), (cols - core) // 2))))
+            mask = registration_filter((rows, cols), highpass_px, R)[1]
             search = 2 * R + 2
             start = shifts[k][:, ::-1] / p
             nn = []
