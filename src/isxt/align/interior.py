@@ -292,7 +292,8 @@ def align_interior(
     if min(interior_scan.rows, interior_scan.cols) < 2 * int(radius_px) + 3:
         raise InputError(
             f"align_interior: interior images of {interior_scan.rows}×{interior_scan.cols} pixels are too small "
-            f"to register; at least {2 * int(radius_px) + 3} rows and columns are needed (crop less or bin less)"
+            f"to register; at least {2 * int(radius_px) + 3} rows and columns are needed (crop less or bin less; "
+            "for isxt simulate output: --rows 12)"
         )
     baseline = np.asarray(interior_scan.shifts)[:, ::-1] / interior_scan.pixel_size  # (rows, cols) px
     interior_scan = interior_scan.with_shifts(None)
