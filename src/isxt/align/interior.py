@@ -302,6 +302,9 @@ def align_interior(
     angles = interior_scan.angles
     search = int(search_px) if search_px is not None else max(radius_px + 2, interior_scan.cols // 4)
     R = int(radius_px)
+    # a short stack (few slices) cannot confirm a vertical shift of a large fraction of its height: a window
+    # that large lets noise win; search along the rows within a third of the height
+    search2 = (min(search, max(R + 2, interior_scan.rows // 3)), search)
 
     flags = classify_frames(data)
     good = np.array([f == "ok" for f in flags])
@@ -325,7 +328,7 @@ def align_interior(
     bar = tqdm(total=len(pairs_a) + len(pairs_nn), desc="interior NCC", disable=not progress)
     maps_a, obs_a = [], []
     for i, j in pairs_a:
-        nmap = ncc_map(anchor_imgs[j], images_a[i], max_shift=search, offset=(margin, margin), center=baseline[i],
+        nmap = ncc_map(anchor_imgs[j], images_a[i], max_shift=search2, offset=(margin, margin), center=baseline[i],
                        fixed_mask=anchor_mask, moving_mask=mask)
         maps_a.append(nmap)
         coarse, score = nmap.best()
@@ -334,7 +337,7 @@ def align_interior(
         bar.update()
     maps_nn, obs_nn = [], []
     for i, j in pairs_nn:
-        nmap = ncc_map(images[j], images[i], max_shift=search, center=baseline[i] - baseline[j],
+        nmap = ncc_map(images[j], images[i], max_shift=search2, center=baseline[i] - baseline[j],
                        fixed_mask=mask, moving_mask=mask)
         maps_nn.append(nmap)
         coarse, score = nmap.best()
