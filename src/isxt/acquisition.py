@@ -560,15 +560,19 @@ def _scan(index, table, base, volume, problems, shift_dirs=()):
     # -- shifts ---------------------------------------------------------------
     shifts = None
     spath = None
-    if "shifts" in table:
+    if isinstance(table.get("shifts"), str) and table["shifts"].strip().lower() == "none":
+        sources["shifts"] = "none"  # pickup turned off by the user
+    elif "shifts" in table:
         spath = _file(table["shifts"], base, f"{label}.shifts", problems, "shifts file")
     else:
-        # `isxt align` writes <name>_shifts.csv into the output directory: pick it up, and say so
+        # `isxt align` writes <name>_shifts.csv into the output directory: pick it up from there or
+        # from beside the acquisition file, never from anywhere else (shift_dirs is empty with --no-shifts)
         found = [Path(d) / f"{name}_shifts.csv" for d in shift_dirs if d]
         found = [f for f in found if f.is_file()]
         if found:
             spath = found[0]
-            problems.warn(label, f"using alignment shifts from {spath} (set shifts = \"...\" to choose another file)")
+            problems.warn(label, f"using alignment shifts from {spath} (shifts = \"none\" or --no-shifts to turn "
+                                 "this off, shifts = \"FILE\" to choose another file)")
     if spath is not None:
         try:
             shifts = read_shifts(spath, n_views=n, angles_rad=angles)
@@ -792,7 +796,7 @@ def _calibration(table, scans, problems):
     return out
 
 
-def load_acquisition(path, check_memory=True):
+def load_acquisition(path, check_memory=True, output_dir=None, pickup_shifts=True):
     """Read and validate an acquisition file; every problem is reported at once.
 
     Parameters
@@ -801,6 +805,13 @@ def load_acquisition(path, check_memory=True):
         The TOML file. Relative paths inside it are relative to its directory.
     check_memory : bool
         Refuse volumes whose estimated memory exceeds 80 % of what is available.
+    output_dir : str or Path, optional
+        The output directory actually used (``-o DIR``; default the file's
+        ``[output] dir``): ``<scan>_shifts.csv`` written there by ``isxt
+        align`` is picked up for scans without a ``shifts`` key, else the one
+        beside the acquisition file; no other directory is looked in.
+    pickup_shifts : bool
+        False: no pickup (``--no-shifts``); explicit ``shifts = "FILE"`` keys still apply.
 
     Returns
     -------
@@ -842,7 +853,8 @@ def load_acquisition(path, check_memory=True):
         if dup:
             problems.add("scan.name", f"duplicate scan names {dup}; give every scan its own name")
         for i, table in enumerate(tables):
-            spec = _scan(i, table, base, volume, problems, shift_dirs=(output.get("dir"), base))
+            dirs = ((output_dir if output_dir is not None else output.get("dir")), base) if pickup_shifts else ()
+            spec = _scan(i, table, base, volume, problems, shift_dirs=dirs)
             if spec is not None and volume is not None:
                 label = f"scan[{i}] {spec.name!r}"
                 _check_roi(spec, volume, label, problems)

@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 from ..errors import InputError
 from ..geometry import ScanGeometry
 from .ncc import ncc_map
+from .prefilter import bandpass, border_mask, registration_filter, resolution_sigma
 from .quality import AlignmentResult, classify_frames, interpolate_flagged, outlier_views
 
 __all__ = ["Anchor", "make_anchors", "anchor_pairs", "align_interior"]
@@ -152,12 +153,17 @@ def _neighbour_pairs(angles, good):
     return [(int(a), int(b)) for a, b in zip(idx[:-1], idx[1:])]
 
 
-def _robust_initial(n, anchor_obs, nn_obs, huber_px=1.5, rounds=4):
+def _robust_initial(n, anchor_obs, nn_obs, huber_px=1.5, rounds=4, anchor_weight=25.0, direct_obs=(), direct_weight=1.0):
     """Least-squares shifts (px) from anchor observations ``t_i ≈ a`` and neighbour ones ``t_i − t_j ≈ d``.
 
     Huber re-weighting keeps a wrong coarse peak from pulling its chain.
+    ``anchor_weight`` is the anchors' weight relative to a neighbour pair:
+    a neighbour pair is biased by parallax (structure at depth ``d`` along
+    the beam moves by ``d·Δθ`` between the views, ~1 px for a 3 µm ROI at
+    3° steps), an anchor is not. ``direct_obs`` are more ``t_i ≈ a`` rows
+    with ``direct_weight`` (e.g. registrations to a model's re-projection).
     """
-    rows_a = [(i, a) for i, a in anchor_obs]
+    rows_a = [(i, a) for i, a in anchor_obs] + [(i, a) for i, a in direct_obs]
     rows_n = [(i, j, d) for i, j, d in nn_obs]
     m = len(rows_a) + len(rows_n)
     A = np.zeros((m, n))
@@ -168,14 +174,41 @@ def _robust_initial(n, anchor_obs, nn_obs, huber_px=1.5, rounds=4):
     for r, (i, j, d) in enumerate(rows_n, start=len(rows_a)):
         A[r, i], A[r, j] = 1.0, -1.0
         b[r] = d
+    k = np.arange(m)
+    prior = np.where(k < len(anchor_obs), float(anchor_weight), np.where(k < len(rows_a), float(direct_weight), 1.0))
     w = np.ones(m)
     t = np.zeros((n, 2))
     for _ in range(rounds):
-        sw = np.sqrt(w)[:, None]
+        sw = np.sqrt(w * prior)[:, None]
         t, *_ = np.linalg.lstsq(A * sw, b * sw, rcond=None)
         res = np.hypot(*(A @ t - b).T)
         w = np.where(res <= huber_px, 1.0, huber_px / np.maximum(res, 1e-12))
     return t, w
+
+
+def _prefiltered(data, anchors, ratio, smooth_px, highpass_px, radius):
+    """Band-passed interior images (as is, and matched to the anchors' resolution), anchors, and their masks.
+
+    The anchors are full-field pixels (``ratio`` interior pixels wide)
+    resampled by cubic splines: the interior images get the extra pixel-area
+    blur for the anchor pairs. The background σ along the rows is capped so
+    that a short stack (few slices) keeps a usable unmasked core.
+    """
+    rows, cols = data.shape[1:]
+    high = max(3.0, 2.0 * ratio) if highpass_px is None else float(highpass_px)
+    match = resolution_sigma(ratio, 1.0)
+    if high <= 0:
+        hp = lambda img, low: gaussian_filter(img, low) if low else np.asarray(img, dtype=np.float64)  # noqa: E731
+        border = (0, 0)
+    else:
+        sig, _, border = registration_filter((rows, cols), high, radius)
+        hp = lambda img, low: bandpass(img, low, sig)  # noqa: E731
+    images = np.stack([hp(d, smooth_px) for d in data])
+    images_a = np.stack([hp(d, np.hypot(smooth_px, match)) for d in data])
+    anchor_imgs = [hp(a.image, smooth_px) for a in anchors]
+    mask = border_mask((rows, cols), border)
+    anchor_mask = border_mask(anchor_imgs[0].shape, border) if anchor_imgs else None
+    return images, images_a, anchor_imgs, mask, anchor_mask
 
 
 def align_interior(
@@ -190,8 +223,10 @@ def align_interior(
     search_px=None,
     radius_px=3,
     smooth_px=0.7,
+    highpass_px=None,
     min_ncc=0.3,
     outlier_px=None,
+    anchor_weight=25.0,
     progress=False,
 ):
     """Per-view shifts of an interior stack against full-field anchors (Eq. 14).
@@ -221,12 +256,21 @@ def align_interior(
         estimate (the bicubic interpolation and the optimiser stay in it).
     smooth_px : float
         Gaussian σ (interior pixels) on all images before correlation.
+    highpass_px : float, optional
+        σ (interior pixels) of the smooth background removed from every
+        image before correlation (:func:`isxt.align.prefilter.bandpass`): the
+        absorption ramp an off-axis ROI sees would otherwise dominate the
+        NCC. Default: ``max(3, 2·p_full/p_interior)``; 0 turns it off.
     min_ncc : float
         Views whose best pair NCC at the solution is below this are flagged
         ``lowcorr`` and get interpolated shifts.
     outlier_px : float, optional
         Views whose shift departs from their neighbours' by more than this
         (interior pixels; default: 10 % of the width) are flagged ``outlier``.
+    anchor_weight : float
+        Weight of an anchor pair relative to a neighbour pair in the first
+        estimate and in Eq. 14: neighbour pairs are biased by parallax, anchor
+        pairs are not (1 gives the paper's unweighted sum).
     progress : bool
         Show a progress bar.
 
@@ -248,7 +292,8 @@ def align_interior(
     if min(interior_scan.rows, interior_scan.cols) < 2 * int(radius_px) + 3:
         raise InputError(
             f"align_interior: interior images of {interior_scan.rows}×{interior_scan.cols} pixels are too small "
-            f"to register; at least {2 * int(radius_px) + 3} rows and columns are needed (crop less or bin less)"
+            f"to register; at least {2 * int(radius_px) + 3} rows and columns are needed (crop less or bin less; "
+            "for isxt simulate output: --rows 12)"
         )
     baseline = np.asarray(interior_scan.shifts)[:, ::-1] / interior_scan.pixel_size  # (rows, cols) px
     interior_scan = interior_scan.with_shifts(None)
@@ -257,6 +302,9 @@ def align_interior(
     angles = interior_scan.angles
     search = int(search_px) if search_px is not None else max(radius_px + 2, interior_scan.cols // 4)
     R = int(radius_px)
+    # a short stack (few slices) cannot confirm a vertical shift of a large fraction of its height: a window
+    # that large lets noise win; search along the rows within a third of the height
+    search2 = (min(search, max(R + 2, interior_scan.rows // 3)), search)
 
     flags = classify_frames(data)
     good = np.array([f == "ok" for f in flags])
@@ -273,17 +321,15 @@ def align_interior(
         )
     pairs_nn = _neighbour_pairs(angles, good)
 
-    # pixel-area match: a full-field pixel averages (p_f/p_i)² interior pixels
-    ratio = full_scan.pixel_size / p
-    sigma_match = np.sqrt(max(ratio**2 - 1.0, 0.0) / 12.0)
-    images = np.stack([gaussian_filter(d, smooth_px) if smooth_px else d for d in data])
-    images_a = np.stack([gaussian_filter(d, np.hypot(smooth_px, sigma_match)) for d in data])
-    anchor_imgs = [gaussian_filter(a.image, smooth_px) if smooth_px else a.image for a in anchors]
+    images, images_a, anchor_imgs, mask, anchor_mask = _prefiltered(
+        data, anchors, full_scan.pixel_size / p, smooth_px, highpass_px, R
+    )
 
     bar = tqdm(total=len(pairs_a) + len(pairs_nn), desc="interior NCC", disable=not progress)
     maps_a, obs_a = [], []
     for i, j in pairs_a:
-        nmap = ncc_map(anchor_imgs[j], images_a[i], max_shift=search, offset=(margin, margin), center=baseline[i])
+        nmap = ncc_map(anchor_imgs[j], images_a[i], max_shift=search2, offset=(margin, margin), center=baseline[i],
+                       fixed_mask=anchor_mask, moving_mask=mask)
         maps_a.append(nmap)
         coarse, score = nmap.best()
         if score > min_ncc:
@@ -291,7 +337,8 @@ def align_interior(
         bar.update()
     maps_nn, obs_nn = [], []
     for i, j in pairs_nn:
-        nmap = ncc_map(images[j], images[i], max_shift=search, center=baseline[i] - baseline[j])
+        nmap = ncc_map(images[j], images[i], max_shift=search2, center=baseline[i] - baseline[j],
+                       fixed_mask=mask, moving_mask=mask)
         maps_nn.append(nmap)
         coarse, score = nmap.best()
         if score > min_ncc:
@@ -302,7 +349,7 @@ def align_interior(
         raise InputError("align_interior: no interior image correlates with its anchor; check the geometry and pixel sizes")
 
     # first estimate: anchors fix absolute positions, neighbours carry them along the chains
-    t0, _ = _robust_initial(n, obs_a, obs_nn)
+    t0, _ = _robust_initial(n, obs_a, obs_nn, anchor_weight=anchor_weight)
     t0 = interpolate_flagged(angles, t0, ~good)
 
     # Eq. 14 on bicubic splines of the cached integer-shift NCC around the first estimate
@@ -315,8 +362,8 @@ def align_interior(
         g = np.zeros((n, 2))
         for (i, _), sp in zip(pairs_a, splines_a):
             v, dv = sp.value_and_grad(t[i])
-            f -= v
-            g[i] -= dv
+            f -= anchor_weight * v
+            g[i] -= anchor_weight * dv
         for (i, j), sp in zip(pairs_nn, splines_nn):
             v, dv = sp.value_and_grad(t[i] - t[j])
             f -= v
@@ -358,6 +405,9 @@ def align_interior(
         "neighbour_pairs": pairs_nn,
         "ncc": score,
         "initial_um": t0[:, ::-1] * p,
+        "anchor_obs_px": [(int(i), np.asarray(a, dtype=np.float64)) for i, a in obs_a],
+        "neighbour_obs_px": [(int(i), int(j), np.asarray(d, dtype=np.float64)) for i, j, d in obs_nn],
+        "prefilter": {"smooth_px": smooth_px, "highpass_px": highpass_px},
         "optimizer": {"success": bool(res.success), "nit": int(res.nit), "objective": float(res.fun)},
     }
     return AlignmentResult(shifts, flags, angles.copy(), p, info)

@@ -33,7 +33,7 @@ def _target(path, overwrite, atomic):
         yield Path(path)
 
 
-def write_shifts_csv(path, result, overwrite=True, atomic=True):
+def write_shifts_csv(path, result, overwrite=True, atomic=True, comments=()):
     """Write an :class:`AlignmentResult` as a shifts CSV (atomically).
 
     Parameters
@@ -45,6 +45,9 @@ def write_shifts_csv(path, result, overwrite=True, atomic=True):
     atomic : bool
         Write a temporary file and rename it (False inside an
         :class:`isxt.io.OutputTransaction`, which does that itself).
+    comments : sequence of str
+        Lines written first, each after ``# `` (e.g. the residual guard's
+        comparison); readers skip them.
 
     Returns
     -------
@@ -55,6 +58,8 @@ def write_shifts_csv(path, result, overwrite=True, atomic=True):
     px = shifts / result.pixel_size
     with _target(path, overwrite, atomic) as tmp:
         with open(tmp, "w", newline="") as fh:
+            for line in comments:
+                fh.write(f"# {line}\n")
             w = csv.writer(fh)
             w.writerow(COLUMNS)
             for i, (a, s, q, flag) in enumerate(zip(result.angles, shifts, px, result.flags)):
@@ -81,7 +86,7 @@ def read_shifts_csv(path, n_angles=None, angles=None, angle_tol_deg=0.01):
     """
     path = Path(path)
     with open(path, newline="") as fh:
-        reader = csv.DictReader(fh)
+        reader = csv.DictReader(line for line in fh if not line.lstrip().startswith("#"))
         missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
         if missing:
             raise InputError(f"{path}: shifts file lacks column(s) {', '.join(missing)}; expected {','.join(COLUMNS)}")

@@ -28,6 +28,8 @@ def register(subparsers):
     p.add_argument("--dry-run", action="store_true", help="validate and print the memory and time estimate only")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_scheduler_arguments(p, slabs=True)
+    p.add_argument("--no-shifts", action="store_true",
+                   help="do not pick up <scan>_shifts.csv from the output directory or beside the file")
     p.set_defaults(func=run)
 
 
@@ -82,7 +84,7 @@ def run(args):
         return code
     timings = {}
     t0 = time.perf_counter()
-    acq = load_acquisition(args.acquisition)
+    acq = load_acquisition(args.acquisition, output_dir=args.output, pickup_shifts=not args.no_shifts)
     timings["validate"] = time.perf_counter() - t0
     directory, names = output_plan(acq, args.output)
     tx = OutputTransaction(directory, overwrite=args.force)
@@ -97,6 +99,9 @@ def run(args):
         return 0
     for w in acq.warnings:
         print(f"warning: {w}", file=sys.stderr)
+    shifts = _shifts_used(acq)
+    for name, used in shifts.items():
+        print(f"scan {name!r}: shifts {used['file'] if used['file'] else 'none'}")
 
     t = time.perf_counter()
     prepared = prepare_scans(acq)
@@ -136,7 +141,7 @@ def run(args):
         record = provenance_record(
             acq.input_files(), parameters, result={**info, "volume_unit": "1/um", "volume_shape": list(volume.shape),
                                                    "volume_min": float(volume.min()), "volume_max": float(volume.max())},
-            timings=timings, extra={"preprocessing": prepared.report},
+            timings=timings, extra={"preprocessing": prepared.report, "shifts": shifts},
         )
         write_json(tx.path(names["provenance"]), record)
     print(
@@ -145,3 +150,14 @@ def run(args):
         f"in {timings['total']:.1f} s"
     )
     return 0
+
+
+def _shifts_used(acq):
+    """Per scan: the shifts file used (path and SHA-256) or None, for the console and provenance."""
+    from ..provenance import sha256
+
+    out = {}
+    for s in acq.scans:
+        path = s.sources.get("shifts_file")
+        out[s.name] = {"file": path, "sha256": sha256(path) if path else None}
+    return out

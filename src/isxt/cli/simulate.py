@@ -24,6 +24,7 @@ SIZES = {
     "paper": (32, 801, 0.02, 6.0),
 }
 OUTPUTS = ("interior.mrc", "sparse.mrc", "interior_angles.txt", "sparse_angles.txt", "truth.mrc", "acquisition.toml")
+TRUTH = ("truth_interior_shifts.csv", "truth_sparse_shifts.csv")
 
 
 def register(sub):
@@ -41,6 +42,14 @@ def register(sub):
     p.add_argument("--out", "-o", default="simulated", help="output directory (default: simulated)")
     p.add_argument("--force", action="store_true", help="overwrite existing outputs")
     p.add_argument("--seed", type=int, default=0, help="phantom and noise seed (default 0)")
+    p.add_argument("--rows", type=int, default=None,
+                   help="detector rows of the interior scan = slices of the volume (default: per --size; "
+                        "isxt align needs at least 9)")
+    p.add_argument("--drift", type=float, default=0.0, metavar="PX",
+                   help="displace every stack by a seeded random walk reaching PX pixels (default 0)")
+    p.add_argument("--jitter", type=float, default=0.0, metavar="PX", help="plus per-view jitter within ±PX pixels")
+    p.add_argument("--jumps", type=int, default=0, metavar="N", help="N interior views moved by a 10-pixel stage jump")
+    p.add_argument("--blank", type=int, default=0, metavar="N", help="N interior views without sample (beam lost)")
     p.set_defaults(func=run)
 
 
@@ -49,6 +58,7 @@ def _phantom(args, size):
     from ..geometry import VolumeGeometry
 
     nz, n, s, _ = SIZES[size]
+    nz = nz if args.rows is None else int(args.rows)
     if args.phantom in ("cell", "bacteria"):
         vol = VolumeGeometry((nz, n, n), s)
         fine = VolumeGeometry((2 * nz, 2 * n, 2 * n), s / 2)
@@ -75,11 +85,18 @@ def run(args):
     for flag, value in (("--n-full", args.n_full), ("--n-interior", args.n_interior), ("--sparse-bin", args.sparse_bin)):
         if value is not None and value < 1:
             raise InputError(f"{flag} must be a positive integer, got {value}")
+    for flag, value in (("--rows", args.rows),):
+        if value is not None and value < 1:
+            raise InputError(f"{flag} must be a positive integer, got {value}")
+    for flag, value in (("--drift", args.drift), ("--jitter", args.jitter), ("--jumps", args.jumps), ("--blank", args.blank)):
+        if not value >= 0:
+            raise InputError(f"{flag} must be 0 or more, got {value}")
     if args.photons is not None and not args.photons > 0:
         raise InputError(f"--photons must be positive (incident photons per pixel), got {args.photons}")
     out = Path(args.out)
     tx = OutputTransaction(out, overwrite=args.force)
-    tx.check(OUTPUTS)  # before the heavy work
+    displaced = bool(args.drift or args.jitter or args.jumps or args.blank)
+    tx.check(OUTPUTS + (TRUTH if displaced else ()))  # before the heavy work
 
     vol, fine, lac_fine, truth = _phantom(args, args.size)
     s = vol.voxel_size
@@ -92,10 +109,13 @@ def run(args):
     n_interior = args.n_interior or int(np.ceil(np.pi * roi / (2 * s)))  # π R views: dense for the ROI
     interior = ScanGeometry.interior(vol, n_interior, s, roi, (vol.center[0] + rx, vol.center[1] + ry))
     sparse = ScanGeometry.full_field(vol, args.n_full, args.sparse_bin * s)
-    data = {}
+    data, truth_shifts = {}, {}
     for i, (name, g) in enumerate((("interior", interior), ("sparse", sparse))):
-        sim = simulate_projections(lac_fine, fine, g, photons=args.photons, seed=args.seed + i, flat_field="flat")
-        data[name] = sim.transmission
+        disp = _displacement(args, g, name, displaced)
+        sim = simulate_projections(lac_fine, fine, g.with_shifts(disp.shifts_px * g.pixel_size), photons=args.photons,
+                                   seed=args.seed + i, flat_field="flat")
+        data[name] = _blank(sim.transmission, disp.blank, args.photons, args.seed + 10 + i)
+        truth_shifts[name] = (disp, g)
     with tx:
         for name, g in (("interior", interior), ("sparse", sparse)):
             write_mrc(tx.path(f"{name}.mrc"), data[name], g.pixel_size, g.angles)
@@ -104,7 +124,43 @@ def run(args):
         scans = [("interior", interior, args.photons), ("sparse", sparse, args.photons)]
         text = acquisition_toml(vol, scans, "isxt simulate: interior + sparse full-field scans")
         tx.path("acquisition.toml").write_text(text)
+        if displaced:
+            from ..align import AlignmentResult, write_shifts_csv
+
+            for name, (disp, g) in truth_shifts.items():
+                res = AlignmentResult(disp.shifts_px * g.pixel_size, disp.flags, g.angles, g.pixel_size)
+                write_shifts_csv(tx.path(f"truth_{name}_shifts.csv"), res, atomic=False)
     print(f"interior: {interior.n_angles} views x {interior.rows} x {interior.cols} px of {interior.pixel_size:g} µm; "
           f"sparse: {sparse.n_angles} views x {sparse.rows} x {sparse.cols} px of {sparse.pixel_size:g} µm")
-    print(f"wrote {', '.join(OUTPUTS)} to {out}/; next: isxt reconstruct {out / 'acquisition.toml'}")
+    written = OUTPUTS + (TRUTH if displaced else ())
+    print(f"wrote {', '.join(written)} to {out}/; next: isxt reconstruct {out / 'acquisition.toml'}")
+    if displaced:
+        d = truth_shifts["interior"][0]
+        print(f"displaced: drift {args.drift:g} px, jitter ±{args.jitter:g} px; interior jumps at views {d.jumps}, "
+              f"blank views {d.blank}; true shifts in truth_<scan>_shifts.csv (isxt align ... --truth {out})")
     return 0
+
+
+def _displacement(args, g, name, displaced):
+    """The true shifts of one scan: drift and jitter on every scan, jumps and blanks on the interior one."""
+    from ..align.displace import Displacement, make_displacement
+
+    if not displaced:
+        return Displacement(np.zeros((g.n_angles, 2)), [], [], ["ok"] * g.n_angles)
+    interior = name == "interior"
+    jumps, blank = (args.jumps, args.blank) if interior else (0, 0)
+    if jumps + blank > max((g.n_angles - 3) // 3, 0):
+        raise InputError(f"--jumps {args.jumps} + --blank {args.blank}: too many for {g.n_angles} {name} views; "
+                         f"at most {max((g.n_angles - 3) // 3, 0)} (one in three views)")
+    return make_displacement(g.n_angles, args.drift, args.jitter, jumps=jumps, blank=blank,
+                             seed=args.seed + (100 if interior else 200))
+
+
+def _blank(transmission, views, photons, seed):
+    """Views without sample: a flat field (with its Poisson noise when ``photons`` is set)."""
+    out = np.array(transmission, dtype=np.float32, copy=True)
+    rng = np.random.default_rng(seed)
+    for i in views:
+        flat = np.ones(out.shape[1:], np.float32)
+        out[i] = flat if photons is None else (rng.poisson(photons, size=flat.shape) / photons).astype(np.float32)
+    return out

@@ -1,0 +1,89 @@
+"""The whole alignment of an acquisition: full-field step, anchor step, refinement, residual guard.
+
+:func:`align_acquisition` is what ``isxt align`` runs. The guard compares the
+relative misfit of the combined reconstruction (:func:`combined_residual`)
+with the new shifts and with the input shifts (those the scans carried); a
+new estimate that does not lower it is rejected and the input shifts kept.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from .full_field import align_full_field
+from .interior import align_interior
+from .quality import AlignmentResult
+from .refine import combined_residual, default_volume, refine_interior
+
+__all__ = ["align_acquisition", "guard_line"]
+
+
+def align_acquisition(full, interiors, *, volume=None, full_iterations=3, refine=4, guard=True, use_mirrors=True,
+                      backend="numba", progress=False):
+    """Align a full-field scan and interior scans, refine, and guard the result.
+
+    Parameters
+    ----------
+    full : isxt.reconstruct.Scan
+        The sparse full-field scan; its geometry's shifts are the input shifts.
+    interiors : list of isxt.reconstruct.Scan
+        Interior scans (their geometry's shifts are the input shifts).
+    volume : VolumeGeometry, optional
+        Grid for refinement and guard (default :func:`isxt.align.refine.default_volume`).
+    full_iterations : int
+        Projection-matching rounds of the full-field step.
+    refine : int
+        Rounds of refinement against the combined model (0: none).
+    guard : bool
+        Apply the residual guard.
+
+    Returns
+    -------
+    results : dict of str → AlignmentResult
+        Keyed by scan name (or ``"full"``, ``"interior0"``, ...): the shifts
+        to use — the input ones when the guard rejected the estimate.
+    guard_info : dict
+        ``residual_input``, ``residual_aligned``, ``accepted`` and
+        ``estimate`` (the new results, whether accepted or not).
+    """
+    names = [full.name or "full"] + [s.name or f"interior{k}" for k, s in enumerate(interiors)]
+    ff = align_full_field(full.geometry, full.data, iterations=full_iterations, backend=backend, progress=progress)
+    full_aligned = full.geometry.with_shifts(ff.shifts)
+    its = [
+        align_interior(s.geometry, s.data, full_aligned, full.data, full_flags=ff.flags, use_mirrors=use_mirrors,
+                       progress=progress)
+        for s in interiors
+    ]
+    volume = default_volume(full.geometry, [s.geometry for s in interiors]) if volume is None else volume
+    if refine and interiors:
+        shifts, rinfo = refine_interior(dataclasses.replace(full, geometry=full_aligned), list(interiors), its,
+                                        volume=volume, rounds=refine, backend=backend, progress=progress)
+        its = [dataclasses.replace(r, shifts=t, info={**r.info, "refine": rinfo}) for r, t in zip(its, shifts)]
+    estimate = dict(zip(names, [ff, *its]))
+    info = {"estimate": estimate, "accepted": True, "residual_input": float("nan"), "residual_aligned": float("nan")}
+    if not guard:
+        return estimate, info
+    scans = [full, *interiors]
+    new = [dataclasses.replace(s, geometry=s.geometry.with_shifts(r.shifts)) for s, r in zip(scans, [ff, *its])]
+    info["residual_input"] = combined_residual(scans, volume, backend=backend)
+    info["residual_aligned"] = combined_residual(new, volume, backend=backend)
+    info["accepted"] = bool(info["residual_aligned"] < info["residual_input"])
+    if info["accepted"]:
+        return estimate, info
+    kept = {
+        name: AlignmentResult(np.array(s.geometry.shifts, dtype=np.float64), r.flags, r.angles, r.pixel_size,
+                              {**r.info, "guard": "rejected"})
+        for name, s, r in zip(names, scans, [ff, *its])
+    }
+    return kept, info
+
+
+def guard_line(info):
+    """One line stating the guard's comparison and decision."""
+    a, b = info["residual_input"], info["residual_aligned"]
+    if not np.isfinite(a):
+        return "residual guard: off"
+    verdict = "accepted" if info["accepted"] else "REJECTED: alignment does not lower the residual; input shifts kept"
+    return f"residual guard: combined-model misfit {b:.5f} with the new shifts, {a:.5f} with the input shifts: {verdict}"
