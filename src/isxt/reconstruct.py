@@ -109,15 +109,15 @@ def resolve_device(device, backend):
         raise InputError(f"unknown device {device!r}; choose one of {', '.join(DEVICES)}")
     if device == "cpu" or (device == "auto" and backend != "astra"):
         return "cpu"
-    from .projectors.astra import astra_available, cuda_available
+    from .projectors.astra import astra_available, cuda_problem
 
     problem = None
     if backend != "astra":
         problem = f"device='gpu' needs backend='astra' (ASTRA's CUDA projectors), not {backend!r}"
     elif not astra_available():
         problem = "device='gpu' needs the ASTRA toolbox: pip install 'isxt[astra]'"
-    elif not cuda_available():
-        problem = "device='gpu' needs a CUDA build of ASTRA and a visible GPU; none was found (use device='cpu')"
+    elif (why := cuda_problem()) is not None:
+        problem = f"device='gpu' needs a CUDA build of ASTRA and a visible GPU: {why} (use device='cpu')"
     else:
         try:
             import cupy  # noqa: F401
@@ -155,6 +155,7 @@ def reconstruct(
     callback=None,
     progress=False,
     return_info=False,
+    check=True,
 ):
     """Reconstruct a LAC volume (1/µm) from one or more scans jointly.
 
@@ -198,7 +199,15 @@ def reconstruct(
     progress : bool
         Show a progress bar.
     return_info : bool
-        Also return a dict with the residual history, iterations and timing.
+        Also return a dict with the residual history, iterations and timing,
+        and under ``'consistency'`` the consistency report (a dict).
+    check : bool
+        Check the result against the data (:func:`isxt.consistency.check_consistency`):
+        every scan's residual at the first and final iterate, and for several
+        scans whether each predicts the others. Every failed check is issued as
+        an :class:`isxt.consistency.ConsistencyWarning` naming the scan and the
+        likely cause (swapped files, a reversed angle file, a wrong centre or
+        pixel size).
 
     Returns
     -------
@@ -252,9 +261,12 @@ def reconstruct(
         stop = solvers.Discrepancy(variance)
 
     history = []
+    first = []
 
     def _callback(iteration, x, residual):
         history.append(float(residual))
+        if check and not first:
+            first.append(to_numpy(x).copy())
         return bool(callback(iteration, x, residual)) if callback is not None else False
 
     common = dict(x0=x0, stop=stop, callback=_callback, progress=progress)
@@ -274,6 +286,9 @@ def reconstruct(
         x = solvers.osem(subsets, iterations=iterations, **common)
     x = to_numpy(x)
     elapsed = time.perf_counter() - t0
+    report = None
+    if check:
+        report = _check(scans, volume, x, first[0] if first else None, backend)
     if not return_info:
         return x
     info = {
@@ -287,4 +302,18 @@ def reconstruct(
         "scans": [s.label for s in scans],
         "best_iteration": getattr(stop, "best_iteration", None),
     }
+    if report is not None:
+        info["consistency"] = report.to_dict()
     return x, info
+
+
+def _check(scans, volume, x, x_first, backend):
+    """The consistency report of a result; each failed check also as a warning."""
+    import warnings
+
+    from .consistency import ConsistencyWarning, check_consistency
+
+    report = check_consistency(scans, volume, x, x_first, backend=backend)
+    for line in report.warnings:
+        warnings.warn(line, ConsistencyWarning, stacklevel=3)
+    return report

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import sys
 import time
+import warnings
 from pathlib import Path
 
+from ..consistency import ConsistencyReport, ConsistencyWarning
 from ..errors import InputError
 
 HELP = "reconstruct a LAC volume from an acquisition file (TOML)"
@@ -23,6 +25,8 @@ def register(subparsers):
     p.add_argument("--force", action="store_true", help="overwrite existing outputs")
     p.add_argument("--dry-run", action="store_true", help="validate and print the memory and time estimate only")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--strict", action="store_true",
+                   help="a failed consistency check is an error: exit 3 and write nothing (docs/consistency.md)")
     p.set_defaults(func=run)
 
 
@@ -64,6 +68,23 @@ def describe(acq, directory, names):
     return lines
 
 
+STRICT_EXIT = 3
+
+
+def report_consistency(report, strict=False, file=None):
+    """Print the consistency table and its `warning:` lines; True when ``strict`` and a check failed."""
+    file = file or sys.stderr
+    print("consistency (relative residuals; docs/consistency.md):", file=file)
+    print(ConsistencyReport(**report).table(), file=file)
+    for line in report["warnings"]:
+        print(f"warning: {line}", file=file)
+    if strict and report["warnings"]:
+        print(f"isxt reconstruct: {len(report['warnings'])} consistency check(s) failed and --strict is set; "
+              "nothing was written", file=file)
+        return True
+    return False
+
+
 def run(args):
     from ..acquisition import load_acquisition, prepare_scans
     from ..io import OutputTransaction
@@ -97,15 +118,19 @@ def run(args):
             )
     r = acq.reconstruction
     t = time.perf_counter()
-    volume, info = reconstruct(
-        prepared.scans, acq.volume, method=r["method"], iterations=r["iterations"], nonneg=r["nonneg"],
-        precondition=r["precondition"],
-        stop="discrepancy" if r["stop"] == "discrepancy" else None, backend=r["backend"],
-        device=r["device"], n_subsets=r["n_subsets"], progress=not args.no_progress, return_info=True,
-    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConsistencyWarning)  # printed below as `warning:` lines
+        volume, info = reconstruct(
+            prepared.scans, acq.volume, method=r["method"], iterations=r["iterations"], nonneg=r["nonneg"],
+            precondition=r["precondition"],
+            stop="discrepancy" if r["stop"] == "discrepancy" else None, backend=r["backend"],
+            device=r["device"], n_subsets=r["n_subsets"], progress=not args.no_progress, return_info=True,
+        )
     timings["reconstruct"] = time.perf_counter() - t
     if not (volume.size and (volume == volume).all()):
         raise InputError("the reconstruction produced NaN values; check the data and weights")
+    if report_consistency(info["consistency"], strict=args.strict):
+        return STRICT_EXIT
 
     t = time.perf_counter()
     parameters = acq.to_dict()
