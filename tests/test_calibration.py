@@ -34,7 +34,7 @@ def test_prefers_affine_on_stray_light(scans):
     assert result.model == "affine"
     assert result.affine["a"] == pytest.approx(0.85, rel=0.02)
     assert result.affine["b"] == pytest.approx(0.05, abs=0.005)
-    assert result.affine["aic"] < result.dual_energy["aic"]
+    assert result.affine["bic"] < result.dual_energy["bic"] < result.none["bic"]
 
 
 def test_correction_inverts_the_model(tmp_path):

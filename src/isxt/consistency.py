@@ -37,7 +37,8 @@ import numpy as np
 
 from ._array import to_numpy
 
-__all__ = ["THRESHOLDS", "ConsistencyReport", "check_consistency", "seen_mask", "ConsistencyWarning"]
+__all__ = ["THRESHOLDS", "ConsistencyReport", "check_consistency", "cross_residuals", "seen_mask", "matched_views",
+           "ConsistencyWarning"]
 
 #: A check fails above these values (see docs/consistency.md for the measurements).
 THRESHOLDS = {
@@ -268,6 +269,23 @@ def _diagnose(scans, i, j, volume, backend, iterations, residual):
     if best[1] is not None and best[0] < 0.6 * residual:
         return best[1], best[0]
     return None, math.nan
+
+
+def cross_residuals(source, targets, volume, backend="numba", iterations=CROSS_ITERATIONS):
+    """Raw cross residuals of several versions of one target scan, predicted from ``source`` alone.
+
+    Used to decide whether a correction of the target's data (e.g. the
+    absorption calibration) makes the scans agree better. NaN when the source
+    sees no ray of the target whole.
+    """
+    mask = seen_mask(source.geometry, volume)
+    x_s = None
+    out = []
+    for target in targets:
+        if x_s is None:
+            x_s = _single(source, volume, backend, iterations)
+        out.append(_prediction(x_s, source, target, mask, volume, backend)[1])
+    return out
 
 
 def check_consistency(scans, volume, x, x_first=None, *, backend="numba", iterations=CROSS_ITERATIONS,

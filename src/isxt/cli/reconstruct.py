@@ -116,6 +116,11 @@ def run(args):
                 f"scan {name!r}: clipped {rep['clipped_pixels']} of {rep['total_pixels']} transmission values "
                 f"to {rep['clip_transmission']:g}", file=sys.stderr,
             )
+    cal = prepared.report.get("calibration")
+    if cal:
+        what = prepared.calibration.describe()
+        print(f"calibration: {'applied' if cal['applied'] else 'not applied'} ({what}; {cal['n_pixels']} pixels in "
+              f"{cal['n_views']} views): {cal['reason']}", file=sys.stderr)
     r = acq.reconstruction
     t = time.perf_counter()
     with warnings.catch_warnings():
