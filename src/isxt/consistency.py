@@ -44,9 +44,9 @@ __all__ = ["THRESHOLDS", "ConsistencyReport", "check_consistency", "cross_residu
 THRESHOLDS = {
     # cross-scan prediction residual ‖A_t x_s − y_t‖/‖y_t‖ on the pixels both see,
     # less (in quadrature) the part the target's photon noise explains
-    "cross": 0.25,
+    "cross": 0.1,
     # final fit over the fit expected from photon noise (scans with photons)
-    "fit_over_noise": 3.0,
+    "fit_over_noise": 2.5,
     # final fit over the first iterate's fit: the joint problem could not be fitted
     "fit_ratio": 0.5,
 }
@@ -90,6 +90,7 @@ class ConsistencyReport:
     cross: list
     warnings: list
     thresholds: dict = dataclasses.field(default_factory=lambda: dict(THRESHOLDS))
+    converged: bool = True
     definitions: dict = dataclasses.field(default_factory=lambda: dict(DEFINITIONS), repr=False)
 
     @property
@@ -103,13 +104,16 @@ class ConsistencyReport:
             lines.append(f"{r['name']:<14}{_fmt(r['fit_first']):>10}{_fmt(r['fit_final']):>10}{_fmt(r['noise']):>8}")
         for c in self.cross:
             what = _fmt(c["residual"]) if np.isfinite(c["residual"]) else f"n/a ({c['reason']})"
-            lines.append(f"cross {c['source']!r} predicts {c['target']!r}: {what}"
-                         + (f", noise {_fmt(c['noise'])}" if np.isfinite(c["noise"]) else ""))
+            if np.isfinite(c["residual"]):
+                what += f" (raw {_fmt(c['raw'])}, noise {_fmt(c['noise'])}, {c['pixels']} pixels)"
+            lines.append(f"cross {c['source']!r} predicts {c['target']!r}: {what}")
+        if not self.converged:
+            lines.append("fit checks skipped: the residual was still falling at the last iteration")
         return "\n".join(lines)
 
     def to_dict(self):
         return {"scans": self.scans, "cross": self.cross, "warnings": self.warnings, "thresholds": self.thresholds,
-                "definitions": self.definitions}
+                "converged": self.converged, "definitions": self.definitions}
 
 
 def _fmt(v):
@@ -225,6 +229,24 @@ def _prediction(x_s, source, target, mask_s, volume, backend):
     return excess, raw, noise, keep
 
 
+def plateaued(history, fraction=0.25, drop=0.1):
+    """True when the residual fell by less than ``drop`` (relative) over the last ``fraction`` of the iterations.
+
+    The fit checks judge only a converged fit: after a few iterations any scan
+    still fits its data poorly.
+
+    >>> plateaued([10, 5, 3, 2.9, 2.88, 2.87, 2.87, 2.86])
+    True
+    >>> plateaued([10, 5, 3])
+    False
+    """
+    h = np.asarray(history, dtype=np.float64)
+    k = max(3, int(np.ceil(fraction * h.size)))
+    if h.size < k + 1 or not np.all(np.isfinite(h)):
+        return False
+    return bool(h[-k - 1] - h[-1] <= drop * h[-k - 1])
+
+
 def _fit_problem(row, limits):
     """Why a scan's fit fails, or an empty string."""
     first, final, noise = row["fit_first"], row["fit_final"], row["noise"]
@@ -288,8 +310,8 @@ def cross_residuals(source, targets, volume, backend="numba", iterations=CROSS_I
     return out
 
 
-def check_consistency(scans, volume, x, x_first=None, *, backend="numba", iterations=CROSS_ITERATIONS,
-                      diagnose=True, thresholds=None):
+def check_consistency(scans, volume, x, x_first=None, *, history=None, backend="numba",
+                      iterations=CROSS_ITERATIONS, diagnose=True, thresholds=None):
     """The consistency report of a reconstruction ``x`` from ``scans``.
 
     Parameters
@@ -300,6 +322,9 @@ def check_consistency(scans, volume, x, x_first=None, *, backend="numba", iterat
         The final reconstruction.
     x_first : ndarray, optional
         The first iterate (``fit_first`` is NaN without it).
+    history : sequence of float, optional
+        The solver's residual norm per iteration. The fit checks run only when
+        it has levelled off (:func:`plateaued`); without it they always run.
     backend : str
         Projector backend for the checks.
     iterations : int
@@ -359,8 +384,9 @@ def check_consistency(scans, volume, x, x_first=None, *, backend="numba", iterat
                 failed.append((i, j, excess, f"scan {target.label!r} disagrees with scan {source.label!r}: a "
                                f"reconstruction from {source.label!r} alone predicts its data with relative residual "
                                f"{excess:.3f} (consistent scans: < {limits['cross']:g})"))
+    converged = history is None or plateaued(history)
     for i, r in enumerate(rows):
-        why = _fit_problem(r, limits)
+        why = _fit_problem(r, limits) if converged else ""
         if why:
             failed.append((None, i, math.nan, f"scan {r['name']!r} does not fit the joint reconstruction: {why}"))
 
@@ -378,4 +404,4 @@ def check_consistency(scans, volume, x, x_first=None, *, backend="numba", iterat
         likely = (f"likely cause: {cause}" if cause else
                   "likely cause: the files of two scans swapped, or a wrong pixel_size_um, center_um or angle file")
         warnings.append(f"{text}; {likely}")
-    return ConsistencyReport(rows, cross, warnings, limits)
+    return ConsistencyReport(rows, cross, warnings, limits, converged=converged)

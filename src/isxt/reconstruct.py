@@ -288,7 +288,7 @@ def reconstruct(
     elapsed = time.perf_counter() - t0
     report = None
     if check:
-        report = _check(scans, volume, x, first[0] if first else None, backend)
+        report = _check(scans, volume, x, first[0] if first else None, history, backend)
     if not return_info:
         return x
     info = {
@@ -307,13 +307,13 @@ def reconstruct(
     return x, info
 
 
-def _check(scans, volume, x, x_first, backend):
+def _check(scans, volume, x, x_first, history, backend):
     """The consistency report of a result; each failed check also as a warning."""
     import warnings
 
     from .consistency import ConsistencyWarning, check_consistency
 
-    report = check_consistency(scans, volume, x, x_first, backend=backend)
+    report = check_consistency(scans, volume, x, x_first, history=history, backend=backend)
     for line in report.warnings:
         warnings.warn(line, ConsistencyWarning, stacklevel=3)
     return report
