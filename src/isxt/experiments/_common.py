@@ -195,14 +195,17 @@ def oracle_reconstruct(scans, setup, iterations, mask="roi", patience=None, prog
                "seconds": time.perf_counter() - t0}
 
 
-def claim(passed, detail):
-    """One checked claim: ``{"passed": bool or None, "detail": str}``.
+def claim(passed, detail, value=None):
+    """One checked claim: ``{"passed": bool or None, "detail": str, "value": float}``.
+
+    ``value`` is the claim's number (what the tests compare with the paper's).
 
     ``passed=None`` means *undecided*: the numbers it compares could not be
     measured (e.g. an FRC that never crosses its threshold), so the claim is
     neither confirmed nor refuted.
     """
-    return {"passed": None if passed is None else bool(passed), "detail": str(detail)}
+    value = math.nan if value is None else float(value)
+    return {"passed": None if passed is None else bool(passed), "detail": str(detail), "value": value}
 
 
 def verdict(c):

@@ -113,16 +113,19 @@ def evaluate_claims(summary, e=-1):
         "interior_falls_towards_edge": C.claim(
             drop["interior"] >= 1.0,
             f"interior-only PSNR_rel centre − ROI edge: {drop['interior']:.2f} dB (need ≥ 1 dB)",
+            value=drop["interior"],
         ),
         "combined_flat_towards_edge": C.claim(
             drop["combined"] <= max(0.5, 0.5 * drop["interior"]),
             f"combined PSNR_rel centre − ROI edge: {drop['combined']:.2f} dB (need ≤ max(0.5 dB, half the interior's "
             f"{drop['interior']:.2f} dB))",
+            value=drop["combined"],
         ),
         "combined_ge_interior_at_edge": C.claim(
             summary["combined"]["profile"][e] > summary["interior"]["profile"][e],
             f"PSNR at the ROI edge: combined {summary['combined']['profile'][e]:.2f} dB vs interior "
             f"{summary['interior']['profile'][e]:.2f} dB",
+            value=summary["combined"]["profile"][e] - summary["interior"]["profile"][e],
         ),
         "35nm_resolves_better_than_60nm": C.claim(
             None if not np.isfinite(r35 + r60) else r35 <= r60,
@@ -131,6 +134,7 @@ def evaluate_claims(summary, e=-1):
             f"{C.resolution_text(summary['combined']['resolution_nm'])} (paper: 61 vs 79 nm)"
             + ("; undecided: an FRC that never crosses 1/7 gives no resolution to compare" if not np.isfinite(r35 + r60)
                else ""),
+            value=r60 - r35,
         ),
     }
 
