@@ -149,7 +149,7 @@ def seen_mask(geometry, volume):
     >>> bool(seen_mask(isxt.ScanGeometry.full_field(vol, 6, 0.1), vol).all())
     True
     >>> roi = isxt.ScanGeometry.interior(vol, 6, 0.1, roi_diameter=1.2)
-    >>> 0 < seen_mask(roi, vol).mean() < 0.5
+    >>> bool(0 < seen_mask(roi, vol).mean() < 0.5)
     True
     """
     s = volume.voxel_size
