@@ -4,6 +4,7 @@ Most tests here need a CUDA build of ASTRA, a GPU and cupy, and skip without
 them; the device-selection errors are checked everywhere.
 """
 
+import functools
 import os
 
 import numpy as np
@@ -43,10 +44,10 @@ def needs_gpu(test):
     if GPU:
         return test
     if REQUIRE_GPU:
+        @functools.wraps(test)  # keeps the test's parameters and fixtures
         def failing(*args, **kwargs):
             pytest.fail(f"ISXT_REQUIRE_GPU=1 but the GPU path is unusable: {PROBLEM}")
 
-        failing.__name__, failing.__doc__ = test.__name__, test.__doc__
         return failing
     return pytest.mark.skip(reason=f"needs ASTRA with CUDA, a GPU and cupy: {PROBLEM}")(test)
 
