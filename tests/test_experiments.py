@@ -96,29 +96,21 @@ def nullspace(tmp_path_factory):
     return rc, out, directory, result
 
 
-@pytest.fixture(scope="module")
-def baselines(tmp_path_factory):
-    return run("baselines", size="test", out_dir=tmp_path_factory.mktemp("b"), progress=False)
+def _run_once(name):
+    """A module fixture: experiment ``name`` at test size, run once for all its claim tests."""
+
+    @pytest.fixture(scope="module")
+    def fixture(tmp_path_factory):
+        return run(name, size="test", out_dir=tmp_path_factory.mktemp(name), progress=False)
+
+    return fixture
 
 
-@pytest.fixture(scope="module")
-def fractionation(tmp_path_factory):
-    return run("fractionation", size="test", out_dir=tmp_path_factory.mktemp("f"), progress=False)
-
-
-@pytest.fixture(scope="module")
-def dof(tmp_path_factory):
-    return run("dof", size="test", out_dir=tmp_path_factory.mktemp("d"), progress=False)
-
-
-@pytest.fixture(scope="module")
-def dose(tmp_path_factory):
-    return run("dose", size="test", out_dir=tmp_path_factory.mktemp("dose"), progress=False)
-
-
-@pytest.fixture(scope="module")
-def sampling(tmp_path_factory):
-    return run("sampling", size="test", out_dir=tmp_path_factory.mktemp("s"), progress=False)
+baselines = _run_once("baselines")
+fractionation = _run_once("fractionation")
+dof = _run_once("dof")
+dose = _run_once("dose")
+sampling = _run_once("sampling")
 
 
 def _value(result, name):
