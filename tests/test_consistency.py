@@ -81,8 +81,8 @@ def _broken(good, tmp_path, mistake):
 def test_a_correct_acquisition_draws_no_warning(good, tmp_path, capsys):
     assert main(["reconstruct", str(good / "acquisition.toml"), "-o", str(tmp_path / "out"), "--no-progress",
                  "--strict"]) == 0
-    err = capsys.readouterr().err
-    assert "warning:" not in err and "cross 'sparse' predicts 'interior'" in err
+    captured = capsys.readouterr()
+    assert "warning:" not in captured.err and "cross 'sparse' predicts 'interior'" in captured.out
     prov = json.loads((tmp_path / "out" / "provenance.json").read_text())
     report = prov["result"]["consistency"]
     assert report["warnings"] == []

@@ -71,16 +71,15 @@ def describe(acq, directory, names):
 STRICT_EXIT = 3
 
 
-def report_consistency(report, strict=False, file=None):
-    """Print the consistency table and its `warning:` lines; True when ``strict`` and a check failed."""
-    file = file or sys.stderr
-    print("consistency (relative residuals; docs/consistency.md):", file=file)
-    print(ConsistencyReport(**report).table(), file=file)
+def report_consistency(report, strict=False):
+    """Print the consistency table (stdout) and its `warning:` lines (stderr); True when ``strict`` and a check failed."""
+    print("consistency (relative residuals; docs/consistency.md):")
+    print(ConsistencyReport(**report).table())
     for line in report["warnings"]:
-        print(f"warning: {line}", file=file)
+        print(f"warning: {line}", file=sys.stderr)
     if strict and report["warnings"]:
         print(f"isxt reconstruct: {len(report['warnings'])} consistency check(s) failed and --strict is set; "
-              "nothing was written", file=file)
+              "nothing was written", file=sys.stderr)
         return True
     return False
 
@@ -120,7 +119,7 @@ def run(args):
     if cal:
         what = prepared.calibration.describe()
         print(f"calibration: {'applied' if cal['applied'] else 'not applied'} ({what}; {cal['n_pixels']} pixels in "
-              f"{cal['n_views']} views): {cal['reason']}", file=sys.stderr)
+              f"{cal['n_views']} views): {cal['reason']}")
     r = acq.reconstruction
     t = time.perf_counter()
     with warnings.catch_warnings():
