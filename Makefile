@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: demo test bench install clean
+.PHONY: demo test test-gpu bench install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,12 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# The GPU tests on a GPU host: installs the gpu extra, and a missing or broken
+# GPU fails the run (ISXT_REQUIRE_GPU=1) instead of skipping its tests.
+test-gpu: $(STAMP)
+	$(BIN)/python -m pip install -q -e ".[test,gpu]"
+	ISXT_REQUIRE_GPU=1 $(BIN)/python -m pytest -q tests/test_gpu.py
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_projectors.py

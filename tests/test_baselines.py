@@ -85,7 +85,9 @@ def test_combined_and_sparse_wrappers(problem):
     peak = metrics.data_range(truth)
     x_c = combined(interior, sparse, vol, iterations=30)
     x_s = sparse_only(sparse, vol, iterations=30)
-    assert metrics.psnr(x_c, truth, mask=mask, data_range=peak) > 20
-    assert metrics.psnr(x_s, truth, mask=mask, data_range=peak) > 20
+    p_c = metrics.psnr(x_c, truth, mask=mask, data_range=peak)
+    p_s = metrics.psnr(x_s, truth, mask=mask, data_range=peak)
+    # the interior views add to the full views in the ROI: measured 32.7 vs 28.5 dB
+    assert p_s > 25 and p_c > p_s + 2.0
     with pytest.raises(InputError):
         combined(interior, "sparse", vol)

@@ -83,7 +83,7 @@ def test_tiff_output_and_dry_run(tmp_path, capsys):
 
 
 def test_calibrate_and_apply(tmp_path, capsys):
-    tiny = {**TINY, "dual": (0.8, 0.4), "calibration": True, "volume_shape": (4, 64, 64), "interior_cols": 24}
+    tiny = {**TINY, "dual": (0.8, 0.4), "calibration": True, "volume_shape": (4, 64, 64), "interior_cols": 48}
     make_example.generate(tmp_path, **tiny)
     acq = tmp_path / "acquisition.toml"
     assert main(["calibrate", str(acq)]) == 0

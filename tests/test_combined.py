@@ -25,5 +25,7 @@ def test_combined_resolves_more_than_sparse_alone(demo):
 def test_null_space_ordering(demo):
     interior, combined, dense = (demo[m]["null_roi"] for m in ("interior", "combined", "dense"))
     assert interior > 3 * combined  # interior ≫ combined
-    assert combined == pytest.approx(dense, rel=0.5)  # combined ≈ dense
+    # combined ≈ dense (paper Fig. 2: the ROI null space of the combined scan converges to the dense one);
+    # measured 0.0224 vs 0.0210 (+6.5 %)
+    assert combined == pytest.approx(dense, rel=0.15)
     assert np.isfinite([interior, combined, dense]).all()

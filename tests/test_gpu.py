@@ -4,6 +4,9 @@ Most tests here need a CUDA build of ASTRA, a GPU and cupy, and skip without
 them; the device-selection errors are checked everywhere.
 """
 
+import functools
+import os
+
 import numpy as np
 import pytest
 
@@ -15,18 +18,46 @@ from isxt.reconstruct import Scan, build_operator, resolve_device
 from _helpers import make_example, smooth_phantom
 
 
-def _gpu_ready():
+def _gpu_problem():
+    """None when the GPU path can run, else why not (cupy, ASTRA's CUDA)."""
     try:
-        import cupy  # noqa: F401
+        import cupy
+
+        cupy.cuda.runtime.getDeviceCount()
     except ImportError:
-        return False
-    from isxt.projectors.astra import cuda_available
+        return "cupy is not installed: pip install 'isxt[gpu]'"
+    except cupy.cuda.runtime.CUDARuntimeError as exc:
+        return f"cupy sees no GPU: {exc}"
+    from isxt.projectors.astra import cuda_problem
 
-    return cuda_available()
+    return cuda_problem()
 
 
-GPU = _gpu_ready()
-needs_gpu = pytest.mark.skipif(not GPU, reason="needs ASTRA with CUDA, a GPU and cupy")
+PROBLEM = _gpu_problem()
+GPU = PROBLEM is None
+# `make test-gpu` sets ISXT_REQUIRE_GPU=1: on a host meant to have a GPU, a
+# missing one is a failure with its reason, never a quiet skip.
+REQUIRE_GPU = os.environ.get("ISXT_REQUIRE_GPU") == "1"
+
+
+def needs_gpu(test):
+    if GPU:
+        return test
+    if REQUIRE_GPU:
+        @functools.wraps(test)  # keeps the test's parameters and fixtures
+        def failing(*args, **kwargs):
+            pytest.fail(f"ISXT_REQUIRE_GPU=1 but the GPU path is unusable: {PROBLEM}")
+
+        return failing
+    return pytest.mark.skip(reason=f"needs ASTRA with CUDA, a GPU and cupy: {PROBLEM}")(test)
+
+
+def test_gpu_required_is_present():
+    """Under ``make test-gpu`` the GPU must answer (elsewhere this checks the probe gives a reason)."""
+    if REQUIRE_GPU:
+        assert GPU, PROBLEM
+    else:
+        assert GPU or (isinstance(PROBLEM, str) and PROBLEM)
 
 
 VOL = isxt.VolumeGeometry((8, 64, 64), 0.08, center=(0.1, -0.1, 0.05))

@@ -927,23 +927,57 @@ def prepare_scans(acq, calibrate=True):
     if calibrate and cal and cal.get("apply"):
         result = run_calibration(acq, trans)
         target = acq.scan(cal["target"])
-        trans[target.name] = result.correct(trans[target.name])
-        report["calibration"] = result.to_dict()
+        decision = _calibration_decision(acq, result, trans)
+        if decision["applied"]:
+            trans[target.name] = result.correct(trans[target.name])
+        report["calibration"] = {**result.to_dict(), **decision}
     scans = []
     for spec in acq.scans:
-        t = trans[spec.name]
-        if t is None:
-            data, _ = preprocess.crop(spec.stack.data, *(spec.crop.get(k) if spec.crop else None for k in ("rows", "cols")))
-            y = np.asarray(data, dtype=np.float32)
-            clip = preprocess.ClipReport(0, y.size, None)
-        else:
-            y, clip = preprocess.absorption(t, spec.clip_transmission, where=f"scan {spec.name!r}")
-        y, _ = preprocess.bin_images(y, spec.bin, where=f"scan {spec.name!r}")
-        scans.append(
-            Scan(spec.geometry(), y, name=spec.name, weights=None if spec.weight == 1.0 else spec.weight,
-                 psf=spec.psf_fwhm_um, photons=spec.photons, meta={"file": str(spec.file)})
-        )
+        y, clip = _absorption(spec, trans[spec.name])
+        scans.append(_to_scan(spec, y))
         report["scans"][spec.name] = clip.to_dict()
+    return PreparedScans(scans, report, result)
+
+
+def _absorption(spec, t):
+    """Binned absorption data of a scan from its transmission (or its absorption file), and the clip report."""
+    if t is None:
+        data, _ = preprocess.crop(spec.stack.data, *(spec.crop.get(k) if spec.crop else None for k in ("rows", "cols")))
+        y = np.asarray(data, dtype=np.float32)
+        clip = preprocess.ClipReport(0, y.size, None)
+    else:
+        y, clip = preprocess.absorption(t, spec.clip_transmission, where=f"scan {spec.name!r}")
+    y, _ = preprocess.bin_images(y, spec.bin, where=f"scan {spec.name!r}")
+    return y, clip
+
+
+def _to_scan(spec, y):
+    return Scan(spec.geometry(), y, name=spec.name, weights=None if spec.weight == 1.0 else spec.weight,
+                psf=spec.psf_fwhm_um, photons=spec.photons, meta={"file": str(spec.file)})
+
+
+def _calibration_decision(acq, result, trans):
+    """Apply a calibration only when it lowers the cross-scan inconsistency (never one that fits worse)."""
+    from .consistency import cross_residuals
+
+    if result.model == "none":
+        return {"applied": False, "reason": "the criterion chose 'none': no correction earns its parameters"}
+    ref, target = acq.scan(acq.calibration["reference"]), acq.scan(acq.calibration["target"])
+    corrected = result.correct(trans[target.name])
+    try:
+        candidates = [_to_scan(target, _absorption(target, t)[0]) for t in (trans[target.name], corrected)]
+    except InputError as exc:
+        return {"applied": False, "reason": f"the corrected data cannot be used: {exc}"}
+    before, after = cross_residuals(_to_scan(ref, _absorption(ref, trans[ref.name])[0]), candidates, acq.volume,
+                                    backend=acq.reconstruction["backend"])
+    out = {"cross_before": before, "cross_after": after}
+    if not np.isfinite(before) or not np.isfinite(after):
+        return {**out, "applied": False, "reason": f"scan {ref.name!r} cannot predict {target.name!r}'s data, so "
+                "the gain of the correction cannot be checked"}
+    if after >= before:
+        return {**out, "applied": False, "reason": f"it does not lower the cross-scan residual ({before:.4f} → "
+                f"{after:.4f})"}
+    return {**out, "applied": True, "reason": f"it lowers the cross-scan residual from {before:.4f} to {after:.4f}"}
     return PreparedScans(scans, report, result)
 
 

@@ -109,15 +109,15 @@ def resolve_device(device, backend):
         raise InputError(f"unknown device {device!r}; choose one of {', '.join(DEVICES)}")
     if device == "cpu" or (device == "auto" and backend != "astra"):
         return "cpu"
-    from .projectors.astra import astra_available, cuda_available
+    from .projectors.astra import astra_available, cuda_problem
 
     problem = None
     if backend != "astra":
         problem = f"device='gpu' needs backend='astra' (ASTRA's CUDA projectors), not {backend!r}"
     elif not astra_available():
         problem = "device='gpu' needs the ASTRA toolbox: pip install 'isxt[astra]'"
-    elif not cuda_available():
-        problem = "device='gpu' needs a CUDA build of ASTRA and a visible GPU; none was found (use device='cpu')"
+    elif (why := cuda_problem()) is not None:
+        problem = f"device='gpu' needs a CUDA build of ASTRA and a visible GPU: {why} (use device='cpu')"
     else:
         try:
             import cupy  # noqa: F401
@@ -159,6 +159,7 @@ def reconstruct(
     callback=None,
     progress=False,
     return_info=False,
+    check=True,
 ):
     """Reconstruct a LAC volume (1/µm) from one or more scans jointly.
 
@@ -218,7 +219,15 @@ def reconstruct(
     progress : bool
         Show a progress bar.
     return_info : bool
-        Also return a dict with the residual history, iterations and timing.
+        Also return a dict with the residual history, iterations and timing,
+        and under ``'consistency'`` the consistency report (a dict).
+    check : bool
+        Check the result against the data (:func:`isxt.consistency.check_consistency`):
+        every scan's residual at the first and final iterate, and for several
+        scans whether each predicts the others. Every failed check is issued as
+        an :class:`isxt.consistency.ConsistencyWarning` naming the scan and the
+        likely cause (swapped files, a reversed angle file, a wrong centre or
+        pixel size).
 
     Returns
     -------
@@ -275,9 +284,12 @@ def reconstruct(
         stop = solvers.Discrepancy(variance)
 
     history = []
+    first = []
 
     def _callback(iteration, x, residual):
         history.append(float(residual))
+        if check and not first:
+            first.append(to_numpy(x).copy())
         return bool(callback(iteration, x, residual)) if callback is not None else False
 
     common = dict(x0=x0, stop=stop, callback=_callback, progress=progress)
@@ -299,6 +311,9 @@ def reconstruct(
         x = solvers.osem(subsets, iterations=iterations, **common)
     x = to_numpy(x)
     elapsed = time.perf_counter() - t0
+    report = None
+    if check:
+        report = _check(scans, volume, x, first[0] if first else None, history, backend)
     if not return_info:
         return x
     info = {
@@ -314,6 +329,8 @@ def reconstruct(
     }
     if method == "tv":
         info.update(tv_info)
+    if report is not None:
+        info["consistency"] = report.to_dict()
     return x, info
 
 
@@ -350,3 +367,15 @@ def _tv(A, data, scans, iterations, tv_weight, bounds, isotropic, warm_start, co
     info.update(tv_weight=float(tv_weight), tv_gap=pd["gap"][-1] if pd["gap"] else float("nan"),
                 tv_converged=pd["converged"])
     return x, info
+
+
+def _check(scans, volume, x, x_first, history, backend):
+    """The consistency report of a result; each failed check also as a warning."""
+    import warnings
+
+    from .consistency import ConsistencyWarning, check_consistency
+
+    report = check_consistency(scans, volume, x, x_first, history=history, backend=backend)
+    for line in report.warnings:
+        warnings.warn(line, ConsistencyWarning, stacklevel=3)
+    return report

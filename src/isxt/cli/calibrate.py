@@ -60,9 +60,9 @@ def run(args):
         write_json(tx.path(NAMES["fit"]), record)
         Path(tx.path(NAMES["residuals"])).write_text(_residual_table(result))
         plot_calibration(result, tx.path(NAMES["plot"]))
-    d, a = result.dual_energy, result.affine
-    print(f"dual energy: phi0 = {d['phi0']:.4f}, c = {d['c']:.4f}, RSS = {d['rss']:.4g}, AIC = {d['aic']:.1f}")
-    print(f"affine:      a = {a['a']:.4f}, b = {a['b']:.4f}, RSS = {a['rss']:.4g}, AIC = {a['aic']:.1f}")
-    print(f"chosen: {result.model} ({result.n_pixels} pixels in {len(result.views)} matched views); "
+    for name in ("none", "affine", "dual_energy"):
+        fit = result.none if name == "none" else getattr(result, name)
+        print(f"{result.describe(name)}; RSS = {fit['rss']:.4g}, BIC = {fit['bic']:.1f}")
+    print(f"chosen by BIC: {result.model} ({result.n_pixels} pixels in {len(result.views)} matched views); "
           f"wrote {', '.join(str(directory / n) for n in NAMES.values())}")
     return 0

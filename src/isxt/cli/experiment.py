@@ -28,6 +28,7 @@ def register(sub):
 
 def run(args):
     from ..experiments import run as run_experiment
+    from ..experiments._common import verdict
 
     def experiment():
         return run_experiment(args.name, size=args.size, out_dir=Path(args.out), progress=not args.no_progress,
@@ -42,9 +43,15 @@ def run(args):
     else:
         result = experiment()
     claims = result.get("claims", {})
+    counts = {"PASS": 0, "FAIL": 0, "UNDECIDED": 0}
     for name, c in claims.items():
-        print(f"{'PASS' if c['passed'] else 'FAIL'}  {name}: {c['detail']}")
+        mark = verdict(c)
+        counts[mark] += 1
+        print(f"{mark}  {name}: {c['detail']}")
     seconds = result.get("seconds")
     took = f" in {seconds:.1f} s" if isinstance(seconds, float) else ""
     print(f"wrote {args.name}.csv, {args.name}.png, {args.name}.md to {args.out}/{took}")
-    return 0
+    # A claim that fails makes the command fail: the summary says how many.
+    print(f"{args.name}: {counts['PASS']} passed, {counts['FAIL']} failed, {counts['UNDECIDED']} undecided "
+          f"of {len(claims)} claims")
+    return 1 if counts["FAIL"] else 0

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import sys
 import time
+import warnings
 from pathlib import Path
 
 from ..distributed.commands import add_arguments as add_scheduler_arguments
 from ..distributed.commands import dispatch
+from ..consistency import ConsistencyReport, ConsistencyWarning
 from ..errors import InputError
 
 HELP = "reconstruct a LAC volume from an acquisition file (TOML)"
@@ -30,6 +32,8 @@ def register(subparsers):
     add_scheduler_arguments(p, slabs=True)
     p.add_argument("--no-shifts", action="store_true",
                    help="do not pick up <scan>_shifts.csv from the output directory or beside the file")
+    p.add_argument("--strict", action="store_true",
+                   help="a failed consistency check is an error: exit 3 and write nothing (docs/consistency.md)")
     p.set_defaults(func=run)
 
 
@@ -69,6 +73,22 @@ def describe(acq, directory, names):
     for w in acq.warnings:
         lines.append(f"warning: {w}")
     return lines
+
+
+STRICT_EXIT = 3
+
+
+def report_consistency(report, strict=False):
+    """Print the consistency table (stdout) and its `warning:` lines (stderr); True when ``strict`` and a check failed."""
+    print("consistency (relative residuals; docs/consistency.md):")
+    print(ConsistencyReport(**report).table())
+    for line in report["warnings"]:
+        print(f"warning: {line}", file=sys.stderr)
+    if strict and report["warnings"]:
+        print(f"isxt reconstruct: {len(report['warnings'])} consistency check(s) failed and --strict is set; "
+              "nothing was written", file=sys.stderr)
+        return True
+    return False
 
 
 def run(args):
@@ -112,22 +132,33 @@ def run(args):
                 f"scan {name!r}: clipped {rep['clipped_pixels']} of {rep['total_pixels']} transmission values "
                 f"to {rep['clip_transmission']:g}", file=sys.stderr,
             )
+    cal = prepared.report.get("calibration")
+    if cal:
+        what = prepared.calibration.describe()
+        print(f"calibration: {'applied' if cal['applied'] else 'not applied'} ({what}; {cal['n_pixels']} pixels in "
+              f"{cal['n_views']} views): {cal['reason']}")
     r = acq.reconstruction
     t = time.perf_counter()
     solve = slabs.reconstruct if slabs else reconstruct
-    volume, info = solve(
-        prepared.scans, acq.volume, method=r["method"], iterations=r["iterations"], nonneg=r["nonneg"],
-        precondition=r["precondition"],
-        stop="discrepancy" if r["stop"] == "discrepancy" else None, backend=r["backend"],
-        device=r["device"], n_subsets=r["n_subsets"], progress=not args.no_progress, return_info=True,
-        **({"tv_weight": r["tv_weight"], "bounds": tuple(r["bounds"])} if r["method"] == "tv" else {}),
-    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConsistencyWarning)  # printed below as `warning:` lines
+        volume, info = solve(
+            prepared.scans, acq.volume, method=r["method"], iterations=r["iterations"], nonneg=r["nonneg"],
+            precondition=r["precondition"],
+            stop="discrepancy" if r["stop"] == "discrepancy" else None, backend=r["backend"],
+            device=r["device"], n_subsets=r["n_subsets"], progress=not args.no_progress, return_info=True,
+            **({"tv_weight": r["tv_weight"], "bounds": tuple(r["bounds"])} if r["method"] == "tv" else {}),
+        )
     if r["method"] == "tv":
         print(f"TV weight λ = {info['tv_weight']:.4g} ({info['tv_weight_rule']}); relative primal-dual gap "
               f"{info['tv_gap']:.3g}")
     timings["reconstruct"] = time.perf_counter() - t
     if not (volume.size and (volume == volume).all()):
         raise InputError("the reconstruction produced NaN values; check the data and weights")
+    if "consistency" not in info:  # slab runs keep each scan's data on the workers
+        print("consistency: not checked (slab-distributed run: the data are never gathered on the client)")
+    elif report_consistency(info["consistency"], strict=args.strict):
+        return STRICT_EXIT
 
     t = time.perf_counter()
     parameters = acq.to_dict()

@@ -9,6 +9,7 @@ files get their angles from the acquisition file.
 from __future__ import annotations
 
 import json
+import struct
 import xml.etree.ElementTree as ET
 
 import numpy as np
@@ -20,6 +21,8 @@ from ._stack import LENGTH_UNITS_UM, Stack, check_dtype, check_ndim
 __all__ = ["read_tiff", "write_tiff", "TIFF_SUFFIXES"]
 
 TIFF_SUFFIXES = (".tif", ".tiff")
+# What tifffile raises on a file that is not a valid TIFF (TiffFileError is a ValueError).
+_TIFF_ERRORS = (tifffile.TiffFileError, ValueError, OSError, struct.error, EOFError)
 
 
 def _unit_to_um(unit):
@@ -47,6 +50,20 @@ def _imagej_pixel_size(tif):
     return scale / per_unit, meta
 
 
+def _info_angles(meta_ij):
+    """Angles (rad) from isxt's JSON ``{"angles_deg": [...]}`` in the ImageJ Info field, or None."""
+    info = meta_ij.get("Info") if meta_ij else None
+    if not info:
+        return None
+    try:
+        parsed = json.loads(info)
+    except (TypeError, ValueError):
+        return None  # another program's free-text Info
+    if not isinstance(parsed, dict) or "angles_deg" not in parsed:
+        return None
+    return np.radians(np.asarray(parsed["angles_deg"], dtype=np.float64))
+
+
 def _ome_pixel_size(tif):
     try:
         root = ET.fromstring(tif.ome_metadata)
@@ -71,36 +88,36 @@ def read_tiff(path, mmap=True, volume=False):
     volume : bool
         Only affects the wording of errors.
     """
+    # Only tifffile's own calls are guarded: what they raise on a file that is
+    # not a (valid) TIFF becomes one error line with the cause chained; isxt's
+    # metadata parsing below raises its own errors (or bugs) unchanged.
     try:
-        with tifffile.TiffFile(str(path)) as tif:
-            series = tif.series[0]
-            check_dtype(series.dtype, str(path))
-            pixel, meta_ij = _imagej_pixel_size(tif) if tif.is_imagej else (None, {})
-            if pixel is None and tif.is_ome:
-                pixel = _ome_pixel_size(tif)
-            angles = None
-            info = meta_ij.get("Info") if meta_ij else None
-            if info and not volume:
-                try:
-                    parsed = json.loads(info)
-                except (TypeError, ValueError):
-                    parsed = None
-                if isinstance(parsed, dict) and "angles_deg" in parsed:
-                    angles = np.radians(np.asarray(parsed["angles_deg"], dtype=np.float64))
-            data = None
-            if mmap:
-                try:
-                    data = tifffile.memmap(str(path), mode="r")
-                except (ValueError, OSError):
-                    data = None  # compressed or non-contiguous: read it
-            if data is None:
-                data = series.asarray()
+        tif = tifffile.TiffFile(str(path))
     except FileNotFoundError:
         raise InputError(f"{path}: file not found") from None
-    except InputError:
-        raise
-    except Exception as exc:  # tifffile raises many kinds on corrupt files
-        raise InputError(f"{path}: not a readable TIFF file ({type(exc).__name__}: {exc})") from None
+    except _TIFF_ERRORS as exc:
+        raise InputError(f"{path}: not a readable TIFF file ({type(exc).__name__}: {exc})") from exc
+    with tif:
+        try:
+            series = tif.series[0]
+        except (IndexError, *_TIFF_ERRORS) as exc:
+            raise InputError(f"{path}: not a readable TIFF file ({type(exc).__name__}: {exc})") from exc
+        check_dtype(series.dtype, str(path))
+        pixel, meta_ij = _imagej_pixel_size(tif) if tif.is_imagej else (None, {})
+        if pixel is None and tif.is_ome:
+            pixel = _ome_pixel_size(tif)
+        angles = _info_angles(meta_ij) if not volume else None
+        data = None
+        if mmap:
+            try:
+                data = tifffile.memmap(str(path), mode="r")
+            except (ValueError, OSError):
+                data = None  # compressed or non-contiguous: read it
+        if data is None:
+            try:
+                data = series.asarray()
+            except _TIFF_ERRORS as exc:
+                raise InputError(f"{path}: not a readable TIFF file ({type(exc).__name__}: {exc})") from exc
     if data.ndim == 2:
         data = data[np.newaxis]
     check_ndim(data.shape, str(path), "a volume (nz, ny, nx)" if volume else "a stack of images (n_images, rows, cols)")

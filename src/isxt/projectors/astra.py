@@ -29,7 +29,7 @@ from ._axial import axial_adjoint, axial_forward
 from ._footprint import axial_weights
 from .base import Projector
 
-__all__ = ["AstraProjector", "astra_available", "cuda_available"]
+__all__ = ["AstraProjector", "astra_available", "cuda_available", "cuda_problem"]
 
 
 def _import_astra():
@@ -48,16 +48,30 @@ def astra_available():
     return True
 
 
-def cuda_available():
-    """True when ASTRA was built with CUDA and sees a GPU."""
+def cuda_problem():
+    """Why ASTRA's CUDA projectors cannot be used here, or None when they can.
+
+    >>> reason = cuda_problem()
+    >>> reason is None or isinstance(reason, str)
+    True
+    """
     if not astra_available():
-        return False
+        return "the ASTRA toolbox is not installed: pip install 'isxt[gpu]'"
     import astra
 
     try:
-        return bool(astra.use_cuda())
-    except Exception:  # ASTRA raises various errors when no driver is present
-        return False
+        usable = bool(astra.use_cuda())
+    except (RuntimeError, OSError, ImportError) as exc:  # a missing or mismatched CUDA driver / runtime
+        return f"ASTRA's CUDA check failed: {type(exc).__name__}: {exc}"
+    if not usable:
+        return ("ASTRA reports no usable CUDA device (a CPU-only ASTRA build, no NVIDIA driver, "
+                "or CUDA_VISIBLE_DEVICES hides the GPU)")
+    return None
+
+
+def cuda_available():
+    """True when ASTRA was built with CUDA and sees a GPU (:func:`cuda_problem` says why not)."""
+    return cuda_problem() is None
 
 
 class AstraProjector(Projector):

@@ -185,8 +185,12 @@ def make_subsets(A, y, n_subsets):
 def _subset_block(op, idx):
     try:
         return op.subset(idx)
-    except AttributeError:  # op, or an operator it wraps, cannot select views
+    except AttributeError as exc:
+        # Only a missing .subset (on op or an operator it wraps) means "cannot
+        # split"; any other AttributeError inside a subset() is a bug to surface.
+        if exc.name != "subset":
+            raise
         raise InputError(
-            f"cannot split {type(op).__name__} into view subsets: it has no .subset(); "
+            f"cannot split {type(op).__name__} into view subsets: {type(exc.obj).__name__} has no .subset(); "
             "build subsets of the projectors yourself and pass (operator, data) pairs to osem()"
-        ) from None
+        ) from exc
