@@ -18,7 +18,7 @@ import numpy as np
 from .. import preprocess
 from ..errors import InputError
 from ..io import detect_format, read_angles, read_shifts, read_stack, to_radians
-from ..io.angles import normalize_unit
+from ..io.angles import TLT_SUFFIXES, normalize_unit
 from ..reconstruct import needs_photons
 from .resources import MEMORY_FRACTION, memory_estimate
 from .schema import KINDS, SCHEMA, Acquisition, Problems, ScanSpec, check_keys, choice, existing_file, integer, number, triple
@@ -35,6 +35,7 @@ class _ScanReader:
         self.name = table.get("name", f"scan{index}")
         self.label = f"scan[{index}] {self.name!r}" if "name" in table else f"scan[{index}]"
         self.sources = {}
+        self.angle_unit = None  # the unit the angles were read in (given, or implied by a .tlt file)
 
     def add(self, key, message):
         self.problems.add(f"{self.label}.{key}" if key else "", message)
@@ -52,7 +53,11 @@ def _read_stack(r):
     if path is None:
         return None, None
     try:
-        return path, read_stack(path, format=detect_format(path, r.table.get("format")))
+        entry = r.table.get("entry")
+        if entry is not None and not isinstance(entry, str):
+            r.add("entry", f"must be the name of an NXentry group (a string), got {entry!r}")
+            return path, None
+        return path, read_stack(path, format=detect_format(path, r.table.get("format")), entry=entry)
     except InputError as exc:
         r.add("file", str(exc))
         return path, None
@@ -80,12 +85,15 @@ def _read_angles(r, path, stack, unit):
     try:
         if isinstance(spec, str):
             apath = r.file("angles", "angles file")
+            if apath is not None and unit is None and apath.suffix.lower() in TLT_SUFFIXES:
+                unit = "deg"  # IMOD tilt files are in degrees by definition
             if apath is not None:
                 if unit is None:
                     r.add("angle_unit", "required with an angles file; set 'deg' or 'rad' (never guessed)")
                 else:
                     angles = read_angles(apath, unit)
                     r.sources["angles_file"] = str(apath)
+                    r.angle_unit = unit
         elif isinstance(spec, list):
             if unit is None:
                 r.add("angle_unit", "required with a list of angles; set 'deg' or 'rad'")
@@ -268,7 +276,8 @@ def _scan(index, table, base, volume, problems, shift_dirs=()):
         name=str(r.name), file=path, kind=kind, stack=stack, angles_rad=np.asarray(angles, dtype=np.float64),
         pixel_size_um=pixel, center_um=center, shifts_um=shifts, psf_fwhm_um=fwhm, psf=psf_spec,
         weight=weight, photons=photons, clip_transmission=clip, crop=crop, bin=binning,
-        flats=flats, darks=darks, sources=r.sources, angle_unit=unit, format=table.get("format"),
+        flats=flats, darks=darks, sources=r.sources, angle_unit=r.angle_unit or unit, format=table.get("format"),
+        entry=table.get("entry"),
     )
 
 
@@ -373,7 +382,7 @@ def _check_shared_data(scans, problems):
     for s in scans:
         if s is None:
             continue
-        key = (str(Path(s.file).resolve()), s.stack.meta.get("entry"))
+        key = (str(Path(s.file).resolve()), s.stack.meta.get("entry"), str(s.crop))
         if key in seen:
             entry = f" (entry {key[1]})" if key[1] else ""
             problems.warn(f"scan {s.name!r}", f"reads the same data as scan {seen[key]!r}: {s.file}{entry}; "

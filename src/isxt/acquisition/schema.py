@@ -35,7 +35,7 @@ SCHEMA = {
     "": ("title", "description", "volume", "scan", "reconstruction", "output", "calibration", "compute"),
     "volume": ("shape", "extent_um", "voxel_size_um", "center_um"),
     "scan": (
-        "name", "file", "format", "kind", "flats", "darks", "angles", "angle_unit", "pixel_size_um",
+        "name", "file", "format", "entry", "kind", "flats", "darks", "angles", "angle_unit", "pixel_size_um",
         "center_um", "shifts", "psf", "weight", "photons", "clip_transmission", "crop", "bin",
     ),
     "psf": ("fwhm_um", "zone_plate_ozw_um"),
@@ -191,6 +191,7 @@ class ScanSpec:
     sources: dict = field(default_factory=dict)
     angle_unit: str | None = None
     format: str | None = None
+    entry: str | None = None
 
     @property
     def crop_args(self):
@@ -248,6 +249,8 @@ class ScanSpec:
         t = {"name": self.name, "file": _relative(self.file, base)}
         if self.format is not None:
             t["format"] = self.format
+        if self.entry is not None:
+            t["entry"] = self.entry
         t["kind"] = self.kind
         for key in ("flats", "darks"):
             if f"{key}_file" in self.sources:
