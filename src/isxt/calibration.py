@@ -46,6 +46,7 @@ __all__ = [
     "CalibrationResult",
     "calibrate",
     "calibrate_pairs",
+    "run_calibration",
     "plot_calibration",
 ]
 
@@ -367,6 +368,38 @@ def calibrate(ref_trans, ref_geometry, target_trans, target_geometry, model="aut
     result = calibrate_pairs(ia, ib, model, view_index=index, min_pixels=min_pixels)
     result.views = views
     return result
+
+
+def run_calibration(acq, trans=None):
+    """Fit the absorption calibration between an acquisition's ``[calibration]`` scans (unbinned, cropped data).
+
+    Parameters
+    ----------
+    acq : isxt.acquisition.Acquisition
+    trans : dict, optional
+        Cropped transmissions by scan name, already computed (None entries:
+        absorption data, turned into ``exp(-y)``); missing ones are read.
+
+    Returns
+    -------
+    CalibrationResult
+    """
+    from . import preprocess
+
+    cal = acq.calibration
+    if not cal:
+        raise InputError(f"{acq.path}: no [calibration] section; add reference = \"sparse\", target = \"interior\"")
+    ref, target = acq.scan(cal["reference"]), acq.scan(cal["target"])
+    trans = trans or {}
+    t = {}
+    for spec in (ref, target):
+        tt = trans[spec.name] if spec.name in trans else preprocess.scan_transmission(
+            spec.stack.data, spec.kind, *spec.crop_args, flats=spec.flats, darks=spec.darks, where=spec.name)
+        if tt is None:
+            tt = preprocess.transmission(preprocess.crop(spec.stack.data, *spec.crop_args)[0])
+        t[spec.name] = tt
+    return calibrate(t[ref.name], ref.geometry(binned=False), t[target.name], target.geometry(binned=False),
+                     model=cal["model"], angle_tolerance_deg=cal["angle_tolerance_deg"])
 
 
 def plot_calibration(result, path):

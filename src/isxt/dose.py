@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import numba
 import numpy as np
-from tqdm.auto import tqdm
+from ._progress import progress_bar
 
 from ._deprecate import renamed_kwargs
 from .errors import InputError
@@ -213,7 +213,7 @@ def absorbed_photons(lac, volume_geometry, scan, photons_per_pixel, rays_per_vox
     k_chunk = max(1, int(np.ceil(vol.nz / numba.get_num_threads())))
     half_x, half_y = vol.nx * s / 2, vol.ny * s / 2
     blocks = range(0, scan.n_angles, _VIEW_BLOCK)
-    for a0 in tqdm(blocks, desc="dose", unit="block", disable=progress is False or (progress is None and len(blocks) < 8)):
+    for a0 in progress_bar(blocks, desc="dose", unit="block", disable=progress is False or (progress is None and len(blocks) < 8)):
         a1 = min(a0 + _VIEW_BLOCK, scan.n_angles)
         _deposit(mu_t, out_t, cos_a[a0:a1], sin_a[a0:a1], offsets[a0:a1], ray_u, per_ray[a0:a1], half_x, half_y, s, k_chunk)
     return np.transpose(out_t, (2, 0, 1))

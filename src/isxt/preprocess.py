@@ -22,6 +22,9 @@ __all__ = [
     "transmission",
     "ClipReport",
     "crop",
+    "crop_bounds",
+    "crop_offset",
+    "scan_transmission",
     "bin_images",
     "binned_offset",
 ]
@@ -152,13 +155,30 @@ def crop(data, rows=None, cols=None, where="data"):
         A view when possible.
     offset_px : tuple of float
         ``(du, dv)`` in original pixels: how far the new detector centre is
-        from the old one (add ``offset × pixel_size`` to the scan's shifts).
+        from the old one (add ``offset × pixel_size`` to the scan's shifts);
+        :func:`crop_offset` gives it without the data.
     """
-    n, R, C = data.shape
-    r0, r1 = _range(rows, R, "rows", where)
-    c0, c1 = _range(cols, C, "cols", where)
-    offset = ((c0 + c1) / 2 - C / 2, (r0 + r1) / 2 - R / 2)
-    return data[:, r0:r1, c0:c1], offset
+    (r0, r1), (c0, c1) = crop_bounds(data.shape[1:], rows, cols, where)
+    return data[:, r0:r1, c0:c1], crop_offset(data.shape[1:], rows, cols, where)
+
+
+def crop_bounds(image_shape, rows=None, cols=None, where="data"):
+    """``((r0, r1), (c0, c1))`` of a crop of images of ``image_shape = (rows, cols)``, checked."""
+    R, C = image_shape
+    return _range(rows, R, "rows", where), _range(cols, C, "cols", where)
+
+
+def crop_offset(image_shape, rows=None, cols=None, where="data"):
+    """Detector-centre offset ``(du, dv)`` in original pixels of a crop (see :func:`crop`).
+
+    Examples
+    --------
+    >>> crop_offset((100, 80), rows=[10, 30], cols=[0, 40])
+    (-20.0, -30.0)
+    """
+    R, C = image_shape
+    (r0, r1), (c0, c1) = crop_bounds(image_shape, rows, cols, where)
+    return ((c0 + c1) / 2 - C / 2, (r0 + r1) / 2 - R / 2)
 
 
 def _range(pair, n, name, where):
@@ -202,3 +222,19 @@ def bin_images(data, factor, where="data"):
     blocks = np.asarray(data[:, : r * factor, : c * factor], dtype=np.float64)
     out = blocks.reshape(n, r, factor, c, factor).mean(axis=(2, 4))
     return out.astype(np.float32), binned_offset(R, C, factor)
+
+
+def scan_transmission(data, kind, rows=None, cols=None, flats=None, darks=None, where="data"):
+    """Cropped float32 transmission of a stack of ``kind`` ('raw', 'transmission'); None for 'absorption'.
+
+    Raw counts are normalised by the (cropped) flats and darks.
+    """
+    data, _ = crop(data, rows, cols, where)
+    if kind == "raw":
+        flats, _ = crop(np.asarray(flats), rows, cols, where)
+        if darks is not None:
+            darks, _ = crop(np.asarray(darks), rows, cols, where)
+        return normalize(data, flats, darks, where=where)
+    if kind == "transmission":
+        return np.asarray(data, dtype=np.float32)
+    return None

@@ -1,106 +1,70 @@
-"""Scans (geometry + data) and the combined reconstruction ``[A_roi; A_full] x = y``.
+"""The combined reconstruction ``[A_roi; A_full] x = y`` of scans, and the rules of its options.
 
-This is the workflow layer's entry point: it turns scans into operators
-(projector, optional detector PSF, weights), stacks them (Eq. 7) and hands
-them to a solver.
+This is the workflow layer's entry point: it turns scans
+(:class:`isxt.scan.Scan`) into operators (projector, optional detector PSF,
+weights), stacks them (Eq. 7) and hands them to a solver. The rules on which
+options go together (:func:`option_problems`, :func:`needs_photons`) are stated
+here once; the acquisition file's validation applies the same functions.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 
 import numpy as np
 
 from ._array import like, to_numpy
 from .errors import InputError
-from .geometry import ScanGeometry, VolumeGeometry
-from .operators import convolve_detector, crop_detector, extend_rows, gaussian_kernel, stack
-from .projectors import projector
+from .geometry import VolumeGeometry
+from .operators import stack
+from .scan import Scan, build_operator
 
-__all__ = ["Scan", "reconstruct", "build_operator", "resolve_device", "METHODS", "DEVICES"]
+__all__ = ["Scan", "reconstruct", "build_operator", "resolve_device", "option_problems", "needs_photons", "METHODS",
+           "DEVICES", "PRECONDITIONED_METHODS", "TV_ONLY_OPTIONS"]
 
 METHODS = ("cgls", "sirt", "mlem", "osem", "pwls", "tv")
 DEVICES = ("auto", "cpu", "gpu")
+#: Methods that accept ``precondition=True``.
+PRECONDITIONED_METHODS = ("cgls", "pwls")
+#: Options of ``method='tv'`` only.
+TV_ONLY_OPTIONS = ("tv_weight", "bounds")
 
 
-@dataclass(eq=False)  # a measurement, not a value: compared and hashed by identity
-class Scan:
-    """One measured scan: its geometry and its absorption data ``−ln(I/I0)``.
+def option_problems(method, precondition=False, options=()):
+    """Options that do not go with ``method``: a list of ``(option, message)``.
 
     Parameters
     ----------
-    geometry : ScanGeometry
-    data : ndarray
-        ``(n_angles, rows, cols)`` absorption (dimensionless).
-    name : str, optional
-        A label for tables and provenance (e.g. ``"interior"``, ``"sparse"``).
-    weights : float or ndarray, optional
-        Least-squares weight of the scan (scalar) or of every measurement.
-    psf : float or ndarray, optional
-        Detector PSF for the reconstruction model (Eq. 11–12): a Gaussian FWHM
-        in µm, or a 2D kernel in detector pixels with odd sides.
-    photons : float or ndarray, optional
-        Incident photons per pixel; gives Poisson weights for ``method="pwls"``
-        and the noise level for the discrepancy stopping rule.
+    method : str
+    precondition : bool
+        Whether preconditioning was asked for.
+    options : sequence of str
+        Other options set explicitly (checked against :data:`TV_ONLY_OPTIONS`).
+
+    Examples
+    --------
+    >>> option_problems("sirt", precondition=True)
+    [('precondition', "applies to methods 'cgls' and 'pwls', not 'sirt'")]
     """
-
-    geometry: ScanGeometry
-    data: np.ndarray
-    name: str | None = None
-    weights: object = None
-    psf: object = None
-    photons: object = None
-    meta: dict = field(default_factory=dict)
-
-    def __post_init__(self):
-        if not isinstance(self.geometry, ScanGeometry):
-            raise InputError(f"scan {self.label}: geometry must be an isxt.ScanGeometry")
-        data = np.asarray(self.data)
-        if data.shape != self.geometry.shape:
-            raise InputError(
-                f"scan {self.label}: data shape {data.shape} does not match the geometry "
-                f"{self.geometry.shape} (n_angles, rows, cols)"
-            )
-        if not np.all(np.isfinite(data)):
-            raise InputError(f"scan {self.label}: data contain NaN or inf; clean or mask them first")
-        self.data = data.astype(np.float32, copy=False)
-
-    @property
-    def label(self):
-        return self.name or "(unnamed)"
-
-    def kernel(self):
-        """The PSF as a detector kernel, or None."""
-        if self.psf is None:
-            return None
-        if np.isscalar(self.psf):
-            return gaussian_kernel(float(self.psf), self.geometry.pixel_size)
-        return np.asarray(self.psf, dtype=np.float32)
+    out = []
+    if precondition and method not in PRECONDITIONED_METHODS:
+        names = " and ".join(repr(m) for m in PRECONDITIONED_METHODS)
+        out.append(("precondition", f"applies to methods {names}, not {method!r}"))
+    if method != "tv":
+        out += [(key, f"applies to method = 'tv' only, not {method!r}") for key in options if key in TV_ONLY_OPTIONS]
+    return out
 
 
-def build_operator(scan, volume, backend="numba"):
-    """The forward model of one scan: projector, then the detector PSF if any.
+def needs_photons(method, stop=None):
+    """The options (``"key = 'value'"``) that need photons (incident photons per pixel) on every scan.
 
-    With a PSF the projection is computed on a detector wider by the kernel's
-    half-width on every side, blurred, and cropped to the real detector: a
-    truncated (interior) detector receives light blurred in from just outside
-    its edges, which zero padding at the edge would model as missing. Rows
-    above and below the volume repeat the nearest row that sees it
-    (:func:`isxt.operators.extend_rows`): a slab of a sample that continues in
-    z blurs in light from that sample, not from empty space.
+    Examples
+    --------
+    >>> needs_photons("pwls", "discrepancy")
+    ["stop = 'discrepancy'", "method = 'pwls'"]
     """
-    kernel = scan.kernel()
-    if kernel is None:
-        return projector(volume, scan.geometry, backend=backend)
-    g = scan.geometry
-    margins = (kernel.shape[0] // 2, kernel.shape[1] // 2)
-    wide = ScanGeometry(g.angles, (g.rows + 2 * margins[0], g.cols + 2 * margins[1]), g.pixel_size, g.center, g.shifts)
-    op = projector(volume, wide, backend=backend)
-    first, last = wide.rows_covering(volume)
-    if margins[0] and np.all(first <= last) and (np.any(first > 0) or np.any(last < wide.rows - 1)):
-        op = extend_rows(op, first, last)
-    return crop_detector(convolve_detector(op, kernel), margins)
+    return [k for k, on in (("stop = 'discrepancy'", stop == "discrepancy"), ("method = 'pwls'", method == "pwls"))
+            if on]
 
 
 def resolve_device(device, backend):
@@ -246,8 +210,8 @@ def reconstruct(
     if method == "tv" and isinstance(stop, str):
         raise InputError("method 'tv' has no stop rule by name; it stops at its gap tolerance "
                          "(tv_weight=None uses the discrepancy principle to choose λ)")
-    if precondition and method not in ("cgls", "pwls"):
-        raise InputError(f"precondition=True applies to methods 'cgls' and 'pwls', not {method!r}")
+    for option, message in option_problems(method, precondition):
+        raise InputError(f"{option}=True {message}")
     if int(iterations) < 1:
         raise InputError(f"iterations must be a positive integer, got {iterations!r}")
     device = resolve_device(device, backend)
@@ -277,7 +241,7 @@ def reconstruct(
         if stop != "discrepancy":
             raise InputError(f"unknown stopping rule {stop!r}; use 'discrepancy' or a stopping object")
         if any(s.photons is None for s in scans):
-            raise InputError("stop='discrepancy' needs photons= (incident photons per pixel) on every scan")
+            raise InputError(f"{needs_photons(method, stop)[0]} needs photons= (incident photons per pixel) on every scan")
         variance = [solvers.poisson_variance(d, like(s.photons, d)) for s, d in zip(scans, data)]
         if method == "pwls":
             variance = float(sum(v.size for v in variance))  # weighted residuals have unit variance

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 from scipy.ndimage import gaussian_filter
-from tqdm.auto import tqdm
+from .._progress import progress_bar
 
 from ..errors import InputError
 from ..geometry import ScanGeometry, VolumeGeometry
@@ -228,7 +228,7 @@ def align_full_field(
         volume = VolumeGeometry((scan.rows, scan.cols, scan.cols), p, center=scan.center)
         idx = np.flatnonzero(good)
         nominal = projector(volume, scan[idx], backend=backend)
-        bar = tqdm(range(iterations), desc="full-field alignment", disable=not progress)
+        bar = progress_bar(range(iterations), desc="full-field alignment", disable=not progress)
         for _ in bar:
             model = Scan(scan[idx].with_shifts(shifts[idx]), data[idx], name="full-field")
             x = reconstruct([model], volume, method="cgls", iterations=cgls_iterations, backend=backend)

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.ndimage import gaussian_filter, map_coordinates
 from scipy.optimize import minimize
-from tqdm.auto import tqdm
+from .._progress import progress_bar
 
 from ..errors import InputError
 from ..geometry import ScanGeometry
@@ -325,7 +325,7 @@ def align_interior(
         data, anchors, full_scan.pixel_size / p, smooth_px, highpass_px, R
     )
 
-    bar = tqdm(total=len(pairs_a) + len(pairs_nn), desc="interior NCC", disable=not progress)
+    bar = progress_bar(total=len(pairs_a) + len(pairs_nn), desc="interior NCC", disable=not progress)
     maps_a, obs_a = [], []
     for i, j in pairs_a:
         nmap = ncc_map(anchor_imgs[j], images_a[i], max_shift=search2, offset=(margin, margin), center=baseline[i],

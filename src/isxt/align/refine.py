@@ -16,7 +16,7 @@ a correction that makes the data fit worse).
 from __future__ import annotations
 
 import numpy as np
-from tqdm.auto import tqdm
+from .._progress import progress_bar
 
 from .ncc import ncc_map
 from .prefilter import bandpass, registration_filter
@@ -174,7 +174,7 @@ def refine_interior(full, interiors, results, *, volume=None, rounds=4, cgls_ite
     shifts = [np.array(r.shifts, dtype=np.float64) for r in results]
     nominal = [projector(volume, s.geometry.with_shifts(None), backend=backend) for s in interiors]
     changes = []
-    for rnd in tqdm(range(int(rounds)), desc="refine interior", disable=not progress):
+    for rnd in progress_bar(range(int(rounds)), desc="refine interior", disable=not progress):
         model = [full] + [dataclasses.replace(s, geometry=s.geometry.with_shifts(t)) for s, t in zip(interiors, shifts)]
         if rnd == 0:
             # first model from the views the anchors fix: the others' errors would bias the parallax it gives

@@ -4,7 +4,8 @@ Each sub-command lives in its own module ``isxt.cli.<name>`` with two
 functions: ``register(subparsers)`` adds its parser (setting
 ``func=run``), and ``run(args)`` does the work and returns an exit code.
 User errors (:class:`isxt.errors.IsxtError`, ``OSError``) become one line on
-stderr and exit status 2 — never a traceback.
+stderr and exit status 2 — never a traceback. Every command takes
+``--no-progress`` (no progress bars or stage lines, :mod:`isxt._progress`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import importlib
 import sys
 
 from .. import __version__
+from .._progress import quiet
 from ..errors import IsxtError
 
 # Sub-command modules, in the order `isxt --help` lists them.
@@ -35,6 +37,11 @@ def build_parser():
                 continue
             raise
         module.register(sub)
+    for command in sub.choices.values():
+        try:
+            command.add_argument("--no-progress", action="store_true", help="no progress bars")
+        except argparse.ArgumentError:  # the command has its own
+            pass
     return parser
 
 
@@ -45,7 +52,8 @@ def main(argv=None):
         parser.print_help()
         return 2
     try:
-        return int(args.func(args) or 0)
+        with quiet(getattr(args, "no_progress", False)):
+            return int(args.func(args) or 0)
     except IsxtError as exc:
         print(f"isxt {args.command}: error: {exc}", file=sys.stderr)
         return 2

@@ -27,7 +27,8 @@ def register(subparsers):
     p.add_argument("-o", "--output", metavar="DIR",
                    help="output directory (default: [output] dir of the file); a batch writes to DIR/<toml stem>/")
     p.add_argument("--force", action="store_true", help="overwrite existing outputs")
-    p.add_argument("--dry-run", action="store_true", help="validate and print the memory and time estimate only")
+    p.add_argument("--dry-run", action="store_true",
+                   help="validate and print the memory and time estimate only (writes nothing, so needs no --force)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_scheduler_arguments(p, slabs=True)
     p.add_argument("--no-shifts", action="store_true",
@@ -107,9 +108,12 @@ def run(args):
     acq = load_acquisition(args.acquisition, output_dir=args.output, pickup_shifts=not args.no_shifts)
     timings["validate"] = time.perf_counter() - t0
     directory, names = output_plan(acq, args.output)
-    tx = OutputTransaction(directory, overwrite=args.force)
-    tx.check(names.values())
+    tx = OutputTransaction(directory, overwrite=args.force or args.dry_run)
+    tx.check(names.values())  # a dry run writes nothing: it checks the directory, not the files in it
     lines = describe(acq, directory, names)
+    existing = [n for n in names.values() if (directory / n).exists()]
+    if args.dry_run and existing and not args.force:
+        lines.append(f"note: {', '.join(existing)} exist in {directory}; the run needs --force to overwrite them")
     slabs = slab_options(args, acq)
     if slabs:
         lines += slabs.describe()

@@ -78,7 +78,7 @@ def _phantom(args, size):
 def run(args):
     from ..geometry import ScanGeometry
     from ..io import OutputTransaction, write_angles, write_volume_file
-    from ..io.acquisition_toml import acquisition_toml
+    from ..acquisition.schema import acquisition_toml
     from ..io.mrc import write_mrc
     from ..simulate import simulate_projections
 

@@ -102,9 +102,9 @@ def follow(futures, desc="tasks", progress=True):
     index = {f.key: i for i, f in enumerate(futures)}
     bar = None
     if progress:
-        from tqdm.auto import tqdm
+        from .._progress import progress_bar
 
-        bar = tqdm(total=len(futures), desc=desc, leave=False)
+        bar = progress_bar(total=len(futures), desc=desc, leave=False)
     try:
         for f in as_completed(futures):
             if bar is not None:

@@ -208,9 +208,9 @@ def sweep_map(fn, items, progress=False, desc="sweep"):
 
     client = current_client()
     if client is None:
-        from tqdm.auto import tqdm
+        from .._progress import progress_bar
 
-        return [fn(item) for item in tqdm(items, desc=desc, disable=not progress, leave=False)]
+        return [fn(item) for item in progress_bar(items, desc=desc, disable=not progress, leave=False)]
     from ..distributed.sweep import map_on_client
 
     return map_on_client(client, fn, items, progress=progress, desc=desc)

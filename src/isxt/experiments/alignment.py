@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 from scipy.ndimage import gaussian_filter
-from tqdm.auto import tqdm
+from .._progress import progress_bar
 
 from ..align import align_full_field, align_interior, remove_gauge, simulate_drift
 from ..errors import InputError
@@ -231,7 +231,7 @@ def run_alignment_experiment(size="small", out_dir=".", photons=3000.0, progress
     rows = []
     t0 = time.perf_counter()
     jobs = [(c, n, s) for c in configs for n in cfg["anchors"] for s in cfg["seeds"]]
-    for (arc, mirrors, label), n, seed in tqdm(jobs, desc="alignment experiment", disable=not progress):
+    for (arc, mirrors, label), n, seed in progress_bar(jobs, desc="alignment experiment", disable=not progress):
         sim = simulate_combined(n, arc, photons=photons, seed=seed)
         ff, it = _align_one(sim, use_mirrors=mirrors)
         p_i = sim["interior_scan"].pixel_size

@@ -23,7 +23,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from tqdm.auto import tqdm
+from .._progress import progress_bar
 
 from .. import baselines as B
 from ..geometry import ScanGeometry
@@ -69,13 +69,13 @@ def compute(size="small", progress=True, seed=0):
     results = {}
     steps = ["interior", "sparse", "sinogram_extension", "combined", "dense"]
     steps += ["combined_tv"] if cfg.get("tv_iterations") else []  # TV, automatic λ (issue 15)
-    for method in tqdm(steps, desc=NAME, disable=not progress):
+    for method in progress_bar(steps, desc=NAME, disable=not progress):
         results[method], results[method + "_info"] = _reconstruct(method, scans, setup, it, cfg.get("tv_iterations"))
     rows = [_row(m, 1.0, results[m], results[m + "_info"], setup) for m in steps]
     # A residual absorption-scale mismatch between the scout and the interior scan (what an
     # imperfect App. B.2 calibration leaves): the extension splices the two data sets at the
     # interior detector's edges, the combined reconstruction fits both in least squares.
-    for factor in tqdm(cfg.get("sparse_scales", SPARSE_SCALES), desc=f"{NAME} (calibration)", disable=not progress):
+    for factor in progress_bar(cfg.get("sparse_scales", SPARSE_SCALES), desc=f"{NAME} (calibration)", disable=not progress):
         sparse = scans["sparse"]
         off = dict(scans, sparse=Scan(sparse.geometry, sparse.data * np.float32(factor), name="sparse", psf=sparse.psf))
         for method in ("sinogram_extension", "combined"):

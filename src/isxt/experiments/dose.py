@@ -30,7 +30,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from tqdm.auto import tqdm
+from .._progress import progress_bar
 
 from .. import dose as D
 from ..geometry import ScanGeometry
@@ -105,7 +105,7 @@ def compute(size="small", progress=True, seed=0):
                      "psnr_volume": setup.psnr_volume(x), "best_iteration": int(info["best_iteration"])})
 
     jobs = [("reference", n0)] + [("sweep", n) for n in cfg["n_full"]]
-    for kind, n in tqdm(jobs, desc=NAME, disable=not progress):
+    for kind, n in progress_bar(jobs, desc=NAME, disable=not progress):
         idx = _subset(n0, n)
         g = full[idx]
         if kind == "reference":

@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from tqdm.auto import tqdm
+from .._progress import progress_bar
 
 from .. import metrics
 from ..geometry import ScanGeometry
@@ -45,7 +45,7 @@ def compute(size="small", progress=True, seed=0):
     clean = {na: C.simulate(setup, g, psf=OZW_UM) for na, g in geoms.items()}
     jobs = [(t, na) for t in cfg["totals"] for na in cfg["views"]]
     curves = {}
-    for k, (total, na) in enumerate(tqdm(jobs, desc=NAME, disable=not progress)):
+    for k, (total, na) in enumerate(progress_bar(jobs, desc=NAME, disable=not progress)):
         per_view = total / na
         y = noisy_absorption(np.exp(-clean[na].astype(np.float64)), per_view, seed=seed + k)
         x, info = C.oracle_reconstruct([Scan(geoms[na], y)], setup, cfg["iterations"], mask="volume", patience=5)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from tqdm.auto import tqdm
+from .._progress import progress_bar
 
 from ..geometry import ScanGeometry
 from ..nullspace import null_space
@@ -84,7 +84,7 @@ def compute(size="small", progress=True, seed=0):
     jobs += [("combined", n, ["interior", f"full{n}"]) for n in cfg["n_full"]]
     jobs += [("dense", cfg["n_interior"], ["dense"])]
     rows = []
-    for method, n_full, names in tqdm(jobs, desc=NAME, disable=not progress):
+    for method, n_full, names in progress_bar(jobs, desc=NAME, disable=not progress):
         x, info = C.oracle_reconstruct([scans[k] for k in names], setup, cfg["iterations"])
         ns = null_space(stack([ops[k] for k in names]), setup.truth, iterations=cfg["null_iterations"],
                         method="cgls", roi_mask=setup.roi_mask)

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import time
 
-from tqdm.auto import tqdm
+from .._progress import progress_bar
 
 from ..geometry import ScanGeometry
 from ..reconstruct import Scan, reconstruct
@@ -87,7 +87,7 @@ def compute(size="small", progress=True, seed=0):
         rows.append({"case": case, "method": method, "tv_weight": float(lam), "psnr_roi": setup.psnr_roi(x),
                      "psnr_volume": setup.psnr_volume(x), "iterations": int(iterations), "seconds": float(seconds)})
 
-    for case, scans in tqdm(cases.items(), desc=NAME, disable=not progress):
+    for case, scans in progress_bar(cases.items(), desc=NAME, disable=not progress):
         x, info = C.oracle_reconstruct(scans, setup, cfg["cgls_iterations"], patience=5, precondition=True)
         row(case, "cgls_oracle", x, float("nan"), info["best_iteration"], info["seconds"])
         t0 = time.perf_counter()
@@ -95,7 +95,7 @@ def compute(size="small", progress=True, seed=0):
         row(case, "tv_auto", x, info["tv_weight"], info["iterations"], time.perf_counter() - t0)
         if cfg["sweep"] and case.startswith("combined") and "dose/4" not in case:
             lam = info["tv_weight"]
-            for f in tqdm(SWEEP, desc="λ sweep", disable=not progress, leave=False):
+            for f in progress_bar(SWEEP, desc="λ sweep", disable=not progress, leave=False):
                 t0 = time.perf_counter()
                 x, inf = reconstruct(scans, setup.volume, method="tv", iterations=cfg["tv_iterations"],
                                      tv_weight=lam * f, return_info=True)

@@ -66,7 +66,7 @@ def detect_format(path, format=None):
     raise InputError(f"{path}: unknown file type {suffix or '(no suffix)'!r}; use one of {known}")
 
 
-def read_stack(path, format=None, mmap=True):
+def read_stack(path, format=None, mmap=True, entry=None):
     """Read a projection stack.
 
     Parameters
@@ -78,6 +78,8 @@ def read_stack(path, format=None, mmap=True):
         Override the suffix: 'mrc', 'tiff', 'nexus' or 'npy'.
     mmap : bool
         Memory-map the data where the format allows it.
+    entry : str, optional
+        NeXus only: the NXentry group to read (default: the first NXtomo entry).
 
     Returns
     -------
@@ -95,6 +97,10 @@ def read_stack(path, format=None, mmap=True):
         raise InputError(f"{path}: file not found")
     if path.is_dir():
         raise InputError(f"{path}: is a directory, not a stack file")
+    if entry is not None:
+        if fmt != "nexus":
+            raise InputError(f"{path}: entry = {entry!r} applies to NeXus files only, not {fmt}")
+        return _READERS[fmt](path, mmap=mmap, entry=entry)
     return _READERS[fmt](path, mmap=mmap)
 
 

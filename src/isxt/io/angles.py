@@ -14,7 +14,11 @@ import numpy as np
 
 from ..errors import InputError
 
-__all__ = ["ANGLE_UNITS", "to_radians", "check_angle_unit", "read_angles", "write_angles", "read_shifts"]
+__all__ = ["ANGLE_UNITS", "TLT_SUFFIXES", "to_radians", "check_angle_unit", "read_angles", "write_angles", "read_shifts",
+           "sidecar_angles"]
+
+#: IMOD tilt-angle files: one angle per line, always in degrees.
+TLT_SUFFIXES = (".rawtlt", ".tlt")
 
 ANGLE_UNITS = ("deg", "rad")
 _UNIT_ALIASES = {"deg": "deg", "degree": "deg", "degrees": "deg", "rad": "rad", "radian": "rad", "radians": "rad"}
@@ -144,6 +148,16 @@ def _is_number(text):
     except ValueError:
         return False
     return True
+
+
+def sidecar_angles(path):
+    """Angles (radians) from an IMOD ``<stem>.rawtlt`` or ``<stem>.tlt`` beside a stack, and that file; else ``(None, None)``."""
+    path = Path(path)
+    for suffix in TLT_SUFFIXES:
+        side = path.with_suffix(suffix)
+        if side.exists():
+            return read_angles(side, "deg"), str(side)
+    return None, None
 
 
 def write_angles(path, angles_rad, unit="deg"):

@@ -17,6 +17,7 @@ from mrcfile.dtypes import get_ext_header_dtype
 
 from ..errors import InputError
 from ._stack import Stack, check_dtype, check_ndim
+from .angles import sidecar_angles
 
 __all__ = ["read_mrc", "write_mrc", "MRC_SUFFIXES"]
 
@@ -45,17 +46,6 @@ def _check_size(path, mrc):
         raise InputError(
             f"{path}: truncated MRC file: the header announces {expected} bytes but the file has {actual}"
         )
-
-
-def _sidecar_angles(path):
-    path = Path(path)
-    for suffix in (".rawtlt", ".tlt"):
-        side = path.with_suffix(suffix)
-        if side.exists():
-            from .angles import read_angles
-
-            return read_angles(side, "deg"), str(side)
-    return None, None
 
 
 def read_mrc(path, mmap=True, volume=False):
@@ -96,7 +86,7 @@ def read_mrc(path, mmap=True, volume=False):
                 angles = np.radians(np.asarray(ext["Alpha tilt"][: data.shape[0]], dtype=np.float64))
                 meta["angles_source"] = f"{path} (FEI extended header, Alpha tilt)"
             else:
-                angles, side = _sidecar_angles(path)
+                angles, side = sidecar_angles(path)
                 if angles is not None:
                     meta["angles_source"] = side
         if not mmap:

@@ -9,8 +9,14 @@ Layout read and written (NXtomo application definition)::
       sample/rotation_angle        (n,) with "units" = "degree" or "rad"
       data/                        NXdata with links to the above
 
-Angles or pixel sizes without a ``units`` attribute are not guessed: they are
-left to the acquisition file (``angle_unit``/``pixel_size_um``).
+The images are read from ``<entry>/instrument/detector/data`` (else
+``<entry>/data/data``), ``image_key`` from beside them, the angles from
+``<entry>/sample/rotation_angle`` (else ``<entry>/data/rotation_angle``) and
+the pixel size from ``<entry>/instrument/detector/x_pixel_size``. The entry is
+the one named (``entry=``; the acquisition key ``entry``), else the first
+NXentry with ``definition = "NXtomo"``, else the first NXentry. Angles or pixel
+sizes without a ``units`` attribute are not guessed: they are left to the
+acquisition file (``angle_unit``/``pixel_size_um``).
 """
 
 from __future__ import annotations
@@ -37,8 +43,15 @@ def _attr_str(obj, name):
     return value
 
 
-def _find_entry(f, path):
+def _find_entry(f, path, name=None):
     entries = [k for k, v in f.items() if _attr_str(v, "NX_class") == "NXentry"] if hasattr(f, "items") else []
+    if name is not None:
+        group = f.get(str(name).strip("/") or "/")
+        if group is None or not hasattr(group, "items"):
+            listed = ", ".join(entries) or "none"
+            raise InputError(f"{path}: no group {name!r} to read as the NXentry (NXentry groups: {listed}); "
+                             "set entry to one of them")
+        return group
     for name in entries:
         if _attr_str(f[name], "definition") == "NXtomo":
             return f[name]
@@ -68,8 +81,10 @@ def _memmap_or_read(ds, path, index):
     return ds[np.sort(index)] if index.size else np.empty((0,) + ds.shape[1:], ds.dtype)
 
 
-def read_nexus(path, mmap=True, volume=False):
+def read_nexus(path, mmap=True, volume=False, entry=None):
     """Read an NXtomo file: projections (``image_key`` 0), flats (1) and darks (2).
+
+    ``entry`` names the NXentry group to read (default: the first NXtomo entry).
 
     Returns
     -------
@@ -87,7 +102,7 @@ def read_nexus(path, mmap=True, volume=False):
     except OSError as exc:
         raise InputError(f"{path}: not a readable HDF5/NeXus file ({exc})") from None
     with f:
-        entry = _find_entry(f, path)
+        entry = _find_entry(f, path, entry)
         det = entry.get("instrument/detector")
         groups = [g for g in (det, entry.get("data")) if g is not None]
         ds = next((g["data"] for g in groups if "data" in g), None)

@@ -2,8 +2,9 @@
 
 Pixel size: the ImageJ ``unit`` with the ``XResolution`` tag (pixels per
 unit), or OME ``PhysicalSizeX``/``PhysicalSizeXUnit``. Angles: isxt writes
-them as JSON ``{"angles_deg": [...]}`` in the ImageJ ``Info`` field; other
-files get their angles from the acquisition file.
+them as JSON ``{"angles_deg": [...]}`` in the ImageJ ``Info`` field, else an
+IMOD ``<stem>.rawtlt``/``<stem>.tlt`` beside the stack (degrees) is read, as
+for MRC; other files get their angles from the acquisition file.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import tifffile
 
 from ..errors import InputError
 from ._stack import LENGTH_UNITS_UM, Stack, check_dtype, check_ndim
+from .angles import sidecar_angles
 
 __all__ = ["read_tiff", "write_tiff", "TIFF_SUFFIXES"]
 
@@ -126,6 +128,10 @@ def read_tiff(path, mmap=True, volume=False):
     meta = {"format": "tiff", "path": str(path)}
     if angles is not None:
         meta["angles_source"] = f"{path} (ImageJ Info angles_deg)"
+    elif not volume:
+        angles, side = sidecar_angles(path)  # an IMOD .rawtlt/.tlt beside the stack, as for MRC
+        if angles is not None:
+            meta["angles_source"] = side
     return Stack(data=data, pixel_size_um=pixel, angles_rad=angles, meta=meta)
 
 

@@ -15,7 +15,7 @@ ER ~4.5 %, endosomes ~2 %, vesicles ~1.2 %, lipid droplets ~0.6 %).
 from __future__ import annotations
 
 import numpy as np
-from tqdm.auto import tqdm
+from .._progress import progress_bar
 
 from ..errors import InputError
 from ..geometry import VolumeGeometry
@@ -167,7 +167,7 @@ def cell_phantom(
     def thick(t_um, min_voxels=1.5):
         return max(t_um * scale, min_voxels * s)
 
-    stages = tqdm(total=9, desc="cell phantom", disable=not progress)
+    stages = progress_bar(total=9, desc="cell phantom", disable=not progress)
     labels = np.zeros(geom.shape, dtype=np.uint8)
     z_all, y_all, x_all = geom.coords("z"), geom.coords("y"), geom.coords("x")
 

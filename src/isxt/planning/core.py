@@ -24,7 +24,7 @@ import time
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
-from tqdm.auto import tqdm
+from .._progress import progress_bar
 
 from .. import dose as D
 from ..errors import InputError
@@ -266,7 +266,7 @@ def plan(cell_diameter, roi_diameter, interior_resolution_nm, full_resolution_nm
     else:
         cands = sorted({n for n in _CANDIDATES if n < n_dense} | {n_dense})
         noisy = [c for c in _NOISY_CANDIDATES if c < n0_m]
-        bar = tqdm(total=len(cands) + len(noisy) + 3, desc="plan", disable=progress is False)
+        bar = progress_bar(total=len(cands) + len(noisy) + 3, desc="plan", disable=progress is False)
         rng = seed * 1000 + 17
         # noiseless data, so that the curve shows what the views add to the sampling (the null space),
         # not what their photons add; every N takes its views from one dense stack

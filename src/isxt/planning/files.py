@@ -17,7 +17,7 @@ import numpy as np
 
 from ..geometry import VolumeGeometry
 from ..io import OutputTransaction, write_angles, write_volume_file
-from ..io.acquisition_toml import acquisition_toml
+from ..acquisition.schema import acquisition_toml
 from ..io.mrc import write_mrc
 from . import model as M
 from .protocol import planned_scans

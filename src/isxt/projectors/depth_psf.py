@@ -26,7 +26,7 @@ import numba
 import numpy as np
 from scipy import fft as sp_fft
 from scipy.signal import fftconvolve
-from tqdm.auto import tqdm
+from .._progress import progress_bar
 
 from ..errors import InputError
 from ..geometry import ScanGeometry, VolumeGeometry
@@ -391,7 +391,7 @@ class DepthPSFProjector(Operator):
         (:meth:`isxt.projectors.numba_cpu.NumbaProjector.iter_depth_slabs`),
         else one projection per node.
         """
-        with tqdm(total=self.scan.n_angles, desc=desc, disable=not progress, leave=False) as bar:
+        with progress_bar(total=self.scan.n_angles, desc=desc, disable=not progress, leave=False) as bar:
             if self._one_pass():
                 for a, images in self._projector.iter_depth_slabs(x, self.depths, self.scan.center[:2]):
                     yield a, [(s, images[s]) for s in self._active_nodes(a)]
@@ -442,7 +442,7 @@ class DepthPSFProjector(Operator):
         y = np.asarray(y, dtype=np.float64)
         if y.shape != self.range_shape:
             raise InputError(f"projections have shape {y.shape}, DepthPSFProjector expects {self.range_shape}")
-        views = tqdm(range(self.scan.n_angles), desc="depth-PSF back-projection", disable=not self.progress,
+        views = progress_bar(range(self.scan.n_angles), desc="depth-PSF back-projection", disable=not self.progress,
                      leave=False)
         if self._one_pass():
             # correlate with each active node's PSF, then back-project all nodes of all views in one go

@@ -75,9 +75,9 @@ class IterationLoop:
             stop.reset()
         self._bar = None
         if progress:
-            from tqdm.auto import tqdm
+            from .._progress import progress_bar
 
-            self._bar = tqdm(total=self.iterations, desc=desc, leave=False)
+            self._bar = progress_bar(total=self.iterations, desc=desc, leave=False)
 
     def __iter__(self):
         return iter(range(1, self.iterations + 1))
