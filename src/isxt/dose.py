@@ -339,33 +339,6 @@ def plot_dose_maps(maps, titles, path, slice_index=None, vmax=None, cmap="infern
     -------
     Path
     """
-    from pathlib import Path
+    from .plotting.analysis import plot_dose_maps as draw
 
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    if len(maps) != len(titles):
-        raise InputError(f"got {len(maps)} dose maps but {len(titles)} titles")
-    slices = []
-    for m in maps:
-        m = np.asarray(m)
-        if m.ndim == 3:
-            m = m[m.shape[0] // 2 if slice_index is None else slice_index]
-        if m.ndim != 2:
-            raise InputError(f"dose maps must be 2-D or 3-D arrays, got shape {m.shape}")
-        slices.append(m)
-    top = float(max(m.max() for m in slices)) if vmax is None else float(vmax)
-    scale = 1e6 if top >= 1e5 else 1.0  # show MGy for typical SXT doses
-    unit = "MGy" if scale == 1e6 else "Gy"
-    fig = Figure(figsize=(4.2 * len(slices) + 1.0, 4.2))
-    FigureCanvasAgg(fig)
-    axes = fig.subplots(1, len(slices), squeeze=False)[0]
-    image = None
-    for ax, m, title in zip(axes, slices, titles):
-        image = ax.imshow(m / scale, cmap=cmap, vmin=0, vmax=top / scale, origin="lower")
-        ax.set_title(title)
-        ax.set_axis_off()
-    fig.colorbar(image, ax=list(axes), label=f"dose ({unit})", shrink=0.85)
-    path = Path(path)
-    fig.savefig(path, dpi=120, bbox_inches="tight")
-    return path
+    return draw(maps, titles, path, slice_index=slice_index, vmax=vmax, cmap=cmap)
