@@ -33,6 +33,7 @@ __all__ = [
     "make_setup",
     "simulate",
     "simulate_zone_plate",
+    "simulate_job",
     "zone_plate_data",
     "oracle_reconstruct",
     "claim",
@@ -121,6 +122,23 @@ def simulate_zone_plate(setup, scan, zone_plate, photons=None, seed=0, progress=
     """:func:`zone_plate_data` from the setup's fine phantom."""
     return zone_plate_data(setup.fine, setup.truth_fine, scan, zone_plate, photons=photons, seed=seed,
                            progress=progress)
+
+
+def simulate_job(job):
+    """One simulation as a sweep item: ``(setup, scan, psf[, photons, seed, progress])``.
+
+    ``psf`` a :class:`~isxt.optics.ZonePlate` simulates through its
+    depth-dependent PSF (:func:`simulate_zone_plate`, with a bar over the
+    views when ``progress``), anything else through :func:`simulate`; the
+    noise comes from the item's own ``seed``.
+    """
+    from ..optics import ZonePlate
+
+    setup, scan, psf, *rest = job
+    photons, seed, progress = [*rest, *(None, 0, False)[len(rest):]]
+    if isinstance(psf, ZonePlate):
+        return simulate_zone_plate(setup, scan, psf, photons=photons, seed=seed, progress=progress)
+    return simulate(setup, scan, psf=psf, photons=photons, seed=seed)
 
 
 def zone_plate_data(fine, truth_fine, scan, zone_plate, photons=None, seed=0, progress=False):

@@ -105,8 +105,10 @@ def claims_markdown(claims):
 def report(title, size, what, table, claims, seconds, notes=""):
     """The common Markdown layout of an experiment summary."""
     n_pass = sum(c["passed"] is True for c in claims.values())
-    parts = [f"# {title}", "", f"Size `{size}`, wall time {seconds:.1f} s.", "", "## What was run", "", what.strip(), "",
-             "## Results", "", table, "", f"## Claims ({n_pass}/{len(claims)} passed)", "", claims_markdown(claims), ""]
+    parts = [f"# {title}", "", f"Size `{size}`, wall time {seconds:.1f} s.", "",
+             "## What was run", "", what.strip(), "",
+             "## Results", "", table, "",
+             f"## Claims ({n_pass}/{len(claims)} passed)", "", claims_markdown(claims), ""]
     if notes:
         parts += ["## Notes", "", notes.strip(), ""]
     return "\n".join(parts)

@@ -69,9 +69,10 @@ def compute(size="small", progress=True, seed=0):
     ozw = {"sparse": cfg.get("sparse_ozw_um", OZW_LOW_RES_UM)}
     # every scan's model carries its own optics (Eq. 11-12), for every method alike: the combined
     # reconstruction fits the blurred scout views and the sharp interior views each with its own PSF
-    scans = {k: Scan(g, C.simulate(setup, g, psf=ozw.get(k, OZW_HIGH_RES_UM), photons=cfg["photons"], seed=seed + i),
-                     name=k, psf=ozw.get(k, OZW_HIGH_RES_UM))
-             for i, (k, g) in enumerate(geoms.items())}
+    psf = {k: ozw.get(k, OZW_HIGH_RES_UM) for k in geoms}
+    jobs = [(setup, g, psf[k], cfg["photons"], seed + i) for i, (k, g) in enumerate(geoms.items())]
+    ys = sweep_map(C.simulate_job, jobs, progress, f"{NAME}: simulate")
+    scans = {k: Scan(g, y, name=k, psf=psf[k]) for (k, g), y in zip(geoms.items(), ys)}
     steps = ["interior", "sparse", "sinogram_extension", "combined", "dense"]
     steps += ["combined_tv"] if cfg.get("tv_iterations") else []  # TV, automatic λ (issue 15)
     # A residual absorption-scale mismatch between the scout and the interior scan (what an

@@ -56,11 +56,6 @@ def _roi_frc(x, setup, pixel):
     return metrics.frc_slices(x[sl] * w, setup.truth[sl] * w, pixel_size_um=pixel)
 
 
-def _simulate(job):
-    setup, g, psf = job
-    return C.simulate_zone_plate(setup, g, psf) if isinstance(psf, ZonePlate) else C.simulate(setup, g, psf=psf)
-
-
 def _reconstruct(job):
     scans, setup, iterations = job
     return C.oracle_reconstruct(scans, setup, iterations)
@@ -82,7 +77,7 @@ def compute(size="small", progress=True, seed=0):
         "interior": (interior, zp35),
         "sparse60": (sparse, zp60),
     }
-    ys = sweep_map(_simulate, [(setup, g, psf) for g, psf in sims.values()], progress, "dof: simulate")
+    ys = sweep_map(C.simulate_job, [(setup, g, psf) for g, psf in sims.values()], progress, "dof: simulate")
     scans = {k: Scan(g, y, name=k) for (k, (g, _)), y in zip(sims.items(), ys)}
     jobs = {"ideal35": ["ideal35"], "full35": ["full35"], "full60": ["full60"], "interior": ["interior"],
             "combined": ["interior", "sparse60"]}

@@ -54,7 +54,9 @@ def compute(size="small", progress=True, seed=0):
     setup = C.make_setup(cfg["nz"], n, cfg["voxel_size"], roi_diameter=n * cfg["voxel_size"], seed=seed)
     vol, s = setup.volume, cfg["voxel_size"]
     geoms = {na: ScanGeometry.full_field(vol, na, s) for na in cfg["views"]}
-    clean = {na: C.simulate(setup, g, psf=OZW_HIGH_RES_UM) for na, g in geoms.items()}
+    jobs = [(setup, g, OZW_HIGH_RES_UM) for g in geoms.values()]
+    ys = sweep_map(C.simulate_job, jobs, progress, f"{NAME}: simulate")
+    clean = dict(zip(geoms, ys))
     jobs = [(t, na) for t in cfg["totals"] for na in cfg["views"]]
     out = sweep_map(_job, [(seed + k, t, na, geoms[na], clean[na], setup, cfg) for k, (t, na) in enumerate(jobs)],
                     progress, NAME)

@@ -90,7 +90,9 @@ def compute(size="small", progress=True, seed=0):
     geoms = {"interior": interior, "dense": dense}
     for n in cfg["n_full"]:
         geoms[f"full{n}"] = ScanGeometry.full_field(vol, n, s)
-    scans = {k: Scan(g, C.simulate(setup, g, psf=OZW_HIGH_RES_UM), name=k) for k, g in geoms.items()}
+    jobs = [(setup, g, OZW_HIGH_RES_UM) for g in geoms.values()]
+    ys = sweep_map(C.simulate_job, jobs, progress, f"{NAME}: simulate")
+    scans = {k: Scan(g, y, name=k) for (k, g), y in zip(geoms.items(), ys)}
 
     jobs = [("interior", 0, ["interior"])]
     jobs += [("combined", n, ["interior", f"full{n}"]) for n in cfg["n_full"]]
