@@ -322,23 +322,7 @@ def interior_intensity_equal_dose(i0, d_full_over_d_roi, n_full, n0=499):
 
 
 def plot_dose_maps(maps, titles, path, slice_index=None, vmax=None, cmap="inferno"):
-    """Save dose maps side by side on one colour scale (like the paper's Fig. 4).
-
-    Parameters
-    ----------
-    maps : sequence of ndarray
-        Dose volumes ``(nz, ny, nx)`` (the central slice is shown, or
-        ``slice_index``) or 2-D slices, in Gy.
-    titles : sequence of str
-    path : str or Path
-        Output PNG.
-    vmax : float, optional
-        Top of the colour scale (default: the largest value shown).
-
-    Returns
-    -------
-    Path
-    """
+    """Dose maps side by side on one colour scale, like Fig. 4 (:func:`isxt.plotting.analysis.plot_dose_maps`)."""
     from .plotting.analysis import plot_dose_maps as draw
 
     return draw(maps, titles, path, slice_index=slice_index, vmax=vmax, cmap=cmap)

@@ -219,18 +219,7 @@ def angles_for_power(zone_plate, radius_px=400, pixel_size_um=0.02, fraction=0.9
 
 
 def bowtie_plot(zone_plate, path, compare=None, radius_px=400, n_u=801, pixel_size_um=0.02, fraction=0.98, convention="paper"):
-    """Fig. 11: the OTF-limited bow-tie of ``zone_plate`` and captured power vs views.
-
-    Top: a quadrant of ``log10 |F_otf(k_θ, k_u)|`` for a point at
-    ``radius_px`` with the ``fraction`` sampling limit of each lens drawn as a
-    box (``k_u ≤ L f_cut``, ``k_θ ≤ N_a``). Bottom: :func:`cumulative_power`
-    against the number of views over 180° for the lenses in ``compare``.
-
-    Returns
-    -------
-    dict
-        ``{OZW nm: {'f_cut_per_um', 'n_angles', 'power_at_n_angles'}}``.
-    """
+    """Fig. 11: the OTF-limited bow-tie and captured power vs views (:func:`isxt.plotting.analysis.bowtie_plot`)."""
     from .plotting.analysis import bowtie_plot as draw
 
     return draw(zone_plate, path, compare, radius_px, n_u, pixel_size_um, fraction, convention)
