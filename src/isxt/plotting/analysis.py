@@ -18,7 +18,7 @@ def bowtie_plot(zone_plate, path, compare=None, radius_px=400, n_u=801, pixel_si
 
     Top: a quadrant of ``log10 |F_otf(k_θ, k_u)|`` for a point at
     ``radius_px`` with the ``fraction`` sampling limit of each lens drawn as a
-    box (``k_u ≤ L f_cut``, ``k_θ ≤ N_a``). Bottom: :func:`cumulative_power`
+    box (``k_u ≤ L f_cut``, ``k_θ ≤ N_a``). Bottom: :func:`isxt.sampling.cumulative_power`
     against the number of views over 180° for the lenses in ``compare``.
 
     Returns
