@@ -93,6 +93,7 @@ def write_quicklook(path, volume, voxel_size_um, center_um=(0.0, 0.0, 0.0), titl
     ayz.set_title("yz", fontsize=8)
     axz.locator_params(axis="y", nbins=3)
     ayz.locator_params(axis="x", nbins=2)
+    ayz.tick_params(axis="x", labelrotation=90)
     for ax in (axz, ayz):
         ax.tick_params(labelsize=7)
     t = np.linspace(0, 2 * np.pi, 200)
