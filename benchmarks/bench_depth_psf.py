@@ -9,7 +9,7 @@ Sizes (the experiments' simulation grid, half the reconstruction voxel; XM-2 35 
 
 * medium: fine volume 16 × 800 × 800 at 10 nm, full-field detector at 20 nm, ``--views`` views;
 * paper (``--paper``, new path only; 1.2 GiB): fine volume 32 × 1602 × 1602 at 10 nm, the
-  detector of ``CONFIGS['paper']`` in ``isxt.experiments.dose``; 1 and ``--views`` views, so
+  detector of ``SIZES['paper']`` in ``isxt.experiments.dose``; 1 and ``--views`` views, so
   that the fixed cost per call and the cost per view separate.
 
 Usage: python benchmarks/bench_depth_psf.py [--views 4] [--pairs 3] [--paper]

@@ -268,3 +268,13 @@ def test_experiment_sampling_on_local_cluster_gives_the_serial_csv(tmp_path):
     assert (tmp_path / "serial" / "sampling.csv").read_text() == (tmp_path / "dask" / "sampling.csv").read_text()
     with open(tmp_path / "dask" / "sampling.csv") as f:
         assert len(list(csv.DictReader(f))) == 4
+
+
+@pytest.mark.slow
+def test_experiment_with_noise_on_the_cluster_gives_the_serial_csv(client, tmp_path):
+    """fractionation: every (dose, views) point a Dask task, its Poisson noise from its own seed — same numbers."""
+    assert main(["experiment", "fractionation", "--size", "test", "-o", str(tmp_path / "serial"), "--no-progress"]) == 0
+    assert main(["experiment", "fractionation", "--size", "test", "-o", str(tmp_path / "dask"), "--no-progress",
+                 "--scheduler", client.scheduler.address]) == 0
+    serial = (tmp_path / "serial" / "fractionation.csv").read_text()
+    assert serial == (tmp_path / "dask" / "fractionation.csv").read_text() and serial.count("\n") == 9

@@ -404,37 +404,6 @@ def run_calibration(acq, trans=None):
 
 def plot_calibration(result, path):
     """Fig. 10-style plot: every matched pixel ``(I_A, I_B)``, the fitted curves, and binned residuals."""
-    import matplotlib
+    from .plotting.results import plot_calibration as draw
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (ax, axr) = plt.subplots(1, 2, figsize=(10, 4.2))
-    lo = float(min(result.ia.min(), result.ib.min()))
-    hi = float(max(result.ia.max(), result.ib.max()))
-    ax.scatter(result.ia, result.ib, s=2, c="0.3", alpha=min(1.0, max(0.05, 300 / result.ia.size)), lw=0,
-               rasterized=True, label=f"{result.n_pixels} matched pixels, {len(result.views)} views")
-    grid = np.linspace(max(lo, 1e-6), hi, 200)
-    for name, style in (("dual_energy", "C1"), ("affine", "C0--"), ("none", ":")):
-        fit = result.none if name == "none" else getattr(result, name)
-        chosen = " (chosen)" if name == result.model else ""
-        ax.plot(grid, result.predict(grid, name), style, lw=2 if chosen else 1,
-                label=f"{result.describe(name)}, BIC {fit['bic']:.0f}{chosen}")
-    ax.set_xlabel("sparse transmission I_A")
-    ax.set_ylabel("interior transmission I_B")
-    ax.set_title(f"chosen: {result.model}")
-    ax.legend(fontsize=7, loc="upper left")
-    edges = np.linspace(lo, hi, 31)
-    centres = 0.5 * (edges[1:] + edges[:-1])
-    which = np.digitize(result.ia, edges) - 1
-    for name, style in (("dual_energy", "C1"), ("affine", "C0"), ("none", "0.5")):
-        r = result.residuals(name)
-        means = [r[which == k].mean() if np.any(which == k) else np.nan for k in range(30)]
-        axr.plot(centres, means, color=style, marker=".", label=name)
-    axr.axhline(0, color="0.5", lw=1)
-    axr.set_xlabel("I_A")
-    axr.set_ylabel("mean residual model(I_A) − I_B")
-    axr.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100, format="png")
-    plt.close(fig)
+    return draw(result, path)

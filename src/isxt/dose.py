@@ -322,50 +322,7 @@ def interior_intensity_equal_dose(i0, d_full_over_d_roi, n_full, n0=499):
 
 
 def plot_dose_maps(maps, titles, path, slice_index=None, vmax=None, cmap="inferno"):
-    """Save dose maps side by side on one colour scale (like the paper's Fig. 4).
+    """Dose maps side by side on one colour scale, like Fig. 4 (:func:`isxt.plotting.analysis.plot_dose_maps`)."""
+    from .plotting.analysis import plot_dose_maps as draw
 
-    Parameters
-    ----------
-    maps : sequence of ndarray
-        Dose volumes ``(nz, ny, nx)`` (the central slice is shown, or
-        ``slice_index``) or 2-D slices, in Gy.
-    titles : sequence of str
-    path : str or Path
-        Output PNG.
-    vmax : float, optional
-        Top of the colour scale (default: the largest value shown).
-
-    Returns
-    -------
-    Path
-    """
-    from pathlib import Path
-
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    if len(maps) != len(titles):
-        raise InputError(f"got {len(maps)} dose maps but {len(titles)} titles")
-    slices = []
-    for m in maps:
-        m = np.asarray(m)
-        if m.ndim == 3:
-            m = m[m.shape[0] // 2 if slice_index is None else slice_index]
-        if m.ndim != 2:
-            raise InputError(f"dose maps must be 2-D or 3-D arrays, got shape {m.shape}")
-        slices.append(m)
-    top = float(max(m.max() for m in slices)) if vmax is None else float(vmax)
-    scale = 1e6 if top >= 1e5 else 1.0  # show MGy for typical SXT doses
-    unit = "MGy" if scale == 1e6 else "Gy"
-    fig = Figure(figsize=(4.2 * len(slices) + 1.0, 4.2))
-    FigureCanvasAgg(fig)
-    axes = fig.subplots(1, len(slices), squeeze=False)[0]
-    image = None
-    for ax, m, title in zip(axes, slices, titles):
-        image = ax.imshow(m / scale, cmap=cmap, vmin=0, vmax=top / scale, origin="lower")
-        ax.set_title(title)
-        ax.set_axis_off()
-    fig.colorbar(image, ax=list(axes), label=f"dose ({unit})", shrink=0.85)
-    path = Path(path)
-    fig.savefig(path, dpi=120, bbox_inches="tight")
-    return path
+    return draw(maps, titles, path, slice_index=slice_index, vmax=vmax, cmap=cmap)

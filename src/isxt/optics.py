@@ -40,6 +40,8 @@ __all__ = [
     "ZonePlate",
     "XM2_35NM",
     "XM2_60NM",
+    "OZW_HIGH_RES_UM",
+    "OZW_LOW_RES_UM",
     "wavelength_um",
     "energy_ev_from_wavelength",
     "HC_EV_UM",
@@ -418,3 +420,7 @@ class ZonePlate:
 XM2_35NM = ZonePlate.xm2(35)
 #: XM-2 standard objective (60 nm OZW, 517 eV, λ/Δλ = 300).
 XM2_60NM = ZonePlate.xm2(60)
+#: Outermost-zone widths (µm) of the high- and low-resolution objectives: the lenses of the combined
+#: protocol, and the FWHM of the Gaussian band limit in the paper's band-limited studies.
+OZW_HIGH_RES_UM = XM2_35NM.ozw_um
+OZW_LOW_RES_UM = XM2_60NM.ozw_um

@@ -101,36 +101,8 @@ def _nan_to_none(obj):
     return obj
 
 
-def write_quicklook(path, volume, voxel_size_um, center_um=(0.0, 0.0, 0.0), title=None):
-    """PNG of the three orthogonal central slices (xy, xz, yz) with a colour bar in 1/µm."""
-    import matplotlib
+def write_quicklook(path, volume, voxel_size_um, center_um=(0.0, 0.0, 0.0), title=None, roi=None):
+    """PNG of the three orthogonal central slices at true aspect, ROIs outlined (:func:`isxt.plotting.results.write_quicklook`)."""
+    from .plotting.results import write_quicklook as draw
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    vol = np.asarray(volume, dtype=np.float32)
-    nz, ny, nx = vol.shape
-    s = voxel_size_um
-    cx, cy, cz = center_um
-    ex = (cx - nx * s / 2, cx + nx * s / 2)
-    ey = (cy - ny * s / 2, cy + ny * s / 2)
-    ez = (cz - nz * s / 2, cz + nz * s / 2)
-    slices = [
-        (vol[nz // 2], (*ex, *ey), "x (µm)", "y (µm)", f"xy, z = {cz + (nz // 2 - (nz - 1) / 2) * s:.3g} µm"),
-        (vol[:, ny // 2, :], (*ex, *ez), "x (µm)", "z (µm)", "xz"),
-        (vol[:, :, nx // 2], (*ey, *ez), "y (µm)", "z (µm)", "yz"),
-    ]
-    lo, hi = np.percentile(vol, [0.5, 99.5]) if vol.size else (0.0, 1.0)
-    if hi <= lo:
-        hi = lo + 1e-6
-    fig, axes = plt.subplots(1, 3, figsize=(12, 4.2))
-    for ax, (img, extent, xl, yl, name) in zip(axes, slices):
-        im = ax.imshow(img, origin="lower", extent=extent, cmap="gray", vmin=lo, vmax=hi, aspect="equal")
-        ax.set_xlabel(xl)
-        ax.set_ylabel(yl)
-        ax.set_title(name)
-    fig.colorbar(im, ax=axes, shrink=0.8, label="LAC (1/µm)")
-    if title:
-        fig.suptitle(title)
-    fig.savefig(path, dpi=90, format="png")
-    plt.close(fig)
+    return draw(path, volume, voxel_size_um, center_um, title=title, roi=roi)

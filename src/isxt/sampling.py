@@ -26,7 +26,7 @@ from scipy.integrate import cumulative_trapezoid
 from ._deprecate import renamed_kwargs
 from .errors import InputError
 from .lens_psf import bessel_table
-from .optics import RAYLEIGH_FACTOR, XM2_35NM, XM2_60NM, ZonePlate, ideal_otf
+from .optics import RAYLEIGH_FACTOR, ideal_otf
 
 __all__ = [
     "radon_spectrum_point",
@@ -219,61 +219,7 @@ def angles_for_power(zone_plate, radius_px=400, pixel_size_um=0.02, fraction=0.9
 
 
 def bowtie_plot(zone_plate, path, compare=None, radius_px=400, n_u=801, pixel_size_um=0.02, fraction=0.98, convention="paper"):
-    """Fig. 11: the OTF-limited bow-tie of ``zone_plate`` and captured power vs views.
+    """Fig. 11: the OTF-limited bow-tie and captured power vs views (:func:`isxt.plotting.analysis.bowtie_plot`)."""
+    from .plotting.analysis import bowtie_plot as draw
 
-    Top: a quadrant of ``log10 |F_otf(k_θ, k_u)|`` for a point at
-    ``radius_px`` with the ``fraction`` sampling limit of each lens drawn as a
-    box (``k_u ≤ L f_cut``, ``k_θ ≤ N_a``). Bottom: :func:`cumulative_power`
-    against the number of views over 180° for the lenses in ``compare``.
-
-    Returns
-    -------
-    dict
-        ``{OZW nm: {'f_cut_per_um', 'n_angles', 'power_at_n_angles'}}``.
-    """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    if not isinstance(zone_plate, ZonePlate):
-        raise InputError(f"zone_plate must be an isxt.optics.ZonePlate, got {type(zone_plate).__name__}")
-    compare = (XM2_60NM, XM2_35NM) if compare is None else tuple(compare)
-    n_max = int(np.ceil(1.3 * np.pi * radius_px))
-    ideal = radon_spectrum_point(radius_px, n_u, n_max)
-    freqs = np.arange(n_u // 2 + 1) / n_u
-    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(6, 7), sharex=True, gridspec_kw={"height_ratios": [1.3, 1]})
-    otf = otf_zone_plate(freqs, zone_plate, pixel_size_um, convention)
-    shown = np.log10(ideal * otf[None, :] + 1e-6)
-    im = ax1.imshow(shown.T, origin="lower", aspect="auto", vmin=-4, vmax=0, extent=(0, n_max, 0, 0.5), cmap="viridis")
-    # an inset colour bar keeps both panels the same width, so their view axes line up
-    cax = ax1.inset_axes([0.62, 0.93, 0.34, 0.035])
-    fig.colorbar(im, cax=cax, orientation="horizontal", label=r"$\log_{10}|F_{otf}|$")
-    results = {}
-    for i, zp in enumerate(compare):
-        f_cut, n_a = angles_for_power(zp, radius_px, pixel_size_um, fraction, convention)
-        otf_z = otf_zone_plate(freqs, zp, pixel_size_um, convention)
-        cum = cumulative_power(ideal * otf_z[None, :], column_power=otf_z**2)
-        label = f"OZW {zp.ozw_um * 1000:.0f} nm"
-        color = f"C{i}"
-        fp = f_cut * pixel_size_um
-        ax1.plot([0, n_a, n_a], [fp, fp, 0], color=color, label=f"{label}: {fraction:.0%} at N={n_a}")
-        ax2.plot(np.arange(cum.size), 100 * cum, color=color, label=label)
-        ax2.axvline(n_a, color=color, ls=":")
-        results[round(zp.ozw_um * 1000)] = {
-            "f_cut_per_um": f_cut,
-            "n_angles": n_a,
-            "power_at_n_angles": float(cum[min(n_a, cum.size - 1)]),
-        }
-    ax2.axvline(nyquist_angles(radius_px), color="k", ls="--", lw=0.8, label=f"Nyquist πR = {nyquist_angles(radius_px)}")
-    ax1.set_ylabel(r"$k_u$ [cycles/pixel]")
-    ax1.set_title(f"OTF-limited bow-tie, OZW {zone_plate.ozw_um * 1000:.0f} nm, R = {radius_px} px")
-    ax1.legend(loc="center right", fontsize=8)
-    ax2.set_xlabel("number of views over 180°")
-    ax2.set_ylabel("captured power [%]")
-    ax2.set_ylim(0, 101)
-    ax2.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return results
+    return draw(zone_plate, path, compare, radius_px, n_u, pixel_size_um, fraction, convention)

@@ -27,12 +27,12 @@ def register(sub):
 
 
 def run(args):
-    from ..experiments import run as run_experiment
-    from ..experiments._common import verdict
+    from .. import experiments
+    from ..experiments._runner import print_claims
 
     def experiment():
-        return run_experiment(args.name, size=args.size, out_dir=Path(args.out), progress=not args.no_progress,
-                              force=args.force)
+        return experiments.run(args.name, size=args.size, out_dir=Path(args.out), progress=not args.no_progress,
+                               force=args.force)
 
     if getattr(args, "scheduler", None):
         from ..distributed.cluster import open_client
@@ -42,16 +42,6 @@ def run(args):
             result = experiment()
     else:
         result = experiment()
-    claims = result.get("claims", {})
-    counts = {"PASS": 0, "FAIL": 0, "UNDECIDED": 0}
-    for name, c in claims.items():
-        mark = verdict(c)
-        counts[mark] += 1
-        print(f"{mark}  {name}: {c['detail']}")
-    seconds = result.get("seconds")
-    took = f" in {seconds:.1f} s" if isinstance(seconds, float) else ""
-    print(f"wrote {args.name}.csv, {args.name}.png, {args.name}.md to {args.out}/{took}")
-    # A claim that fails makes the command fail: the summary says how many.
-    print(f"{args.name}: {counts['PASS']} passed, {counts['FAIL']} failed, {counts['UNDECIDED']} undecided "
-          f"of {len(claims)} claims")
-    return 1 if counts["FAIL"] else 0
+    result.setdefault("name", args.name)
+    # a claim that fails makes the command fail
+    return print_claims(result, args.out)

@@ -97,6 +97,7 @@ def run(args):
     from ..distributed.slab_cli import slab_options
     from ..io import OutputTransaction
     from ..io import write_volume_file
+    from ..plotting.results import interior_rois
     from ..provenance import provenance_record, write_json, write_quicklook
     from ..reconstruct import reconstruct
 
@@ -170,7 +171,8 @@ def run(args):
     with tx:
         write_volume_file(tx.path(names["volume"]), volume, acq.volume.voxel_size, acq.output["format"])
         write_quicklook(tx.path(names["quicklook"]), volume, acq.volume.voxel_size, acq.volume.center,
-                        title=f"{acq.path.name}: {r['method']}, {info['iterations']} iterations")
+                        title=f"{acq.path.name}: {r['method']}, {info['iterations']} iterations",
+                        roi=interior_rois(prepared.scans, acq.volume))
         timings["write"] = time.perf_counter() - t
         timings["total"] = time.perf_counter() - t0
         record = provenance_record(

@@ -60,12 +60,8 @@ def _phantom(args, size):
     nz, n, s, _ = SIZES[size]
     nz = nz if args.rows is None else int(args.rows)
     if args.phantom in ("cell", "bacteria"):
-        vol = VolumeGeometry((nz, n, n), s)
-        fine = VolumeGeometry((2 * nz, 2 * n, 2 * n), s / 2)
-        maker = phantoms.cell_phantom if args.phantom == "cell" else phantoms.bacteria_phantom
-        lac_fine = np.asarray(maker(fine, seed=args.seed).lac, dtype=np.float32)
-        truth = lac_fine.reshape(nz, 2, n, 2, n, 2).mean(axis=(1, 3, 5)).astype(np.float32)
-        return vol, fine, lac_fine, truth
+        ph = phantoms.fine_and_coarse(args.phantom, VolumeGeometry((nz, n, n), s), seed=args.seed)
+        return ph.volume, ph.fine, ph.lac_fine, ph.lac
     path = Path(args.phantom)
     if not path.exists():
         raise InputError(f"--phantom {args.phantom!r}: not 'cell', 'bacteria' or an existing file")

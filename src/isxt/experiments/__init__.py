@@ -3,6 +3,8 @@
 ``isxt experiment NAME`` runs one of :data:`EXPERIMENTS`; each writes
 ``NAME.csv``, ``NAME.png`` and ``NAME.md`` and returns a dict with the rows
 and its checked ``claims`` (``{name: {"passed": bool, "detail": str}}``).
+Every experiment module declares its ``SIZES``, ``compute``, ``claims``,
+``plot`` and ``describe``; one runner (:mod:`._runner`) does the rest.
 See ``docs/experiments.md``.
 """
 
@@ -12,10 +14,9 @@ import importlib
 import importlib.util
 
 from ..errors import InputError
+from ._runner import SIZES, check_size
 
 __all__ = ["EXPERIMENTS", "SIZES", "names", "get", "run"]
-
-SIZES = ("test", "small", "paper")
 
 #: name → (module, paper figure)
 EXPERIMENTS = {
@@ -46,6 +47,5 @@ def get(name):
 
 def run(name, size="small", out_dir=".", progress=True, force=False):
     """Run experiment ``name``; see the module of each experiment."""
-    if size not in SIZES:
-        raise InputError(f"unknown experiment size {size!r}; choose one of {', '.join(SIZES)}")
+    check_size(size)
     return get(name).run(size=size, out_dir=out_dir, progress=progress, force=force)

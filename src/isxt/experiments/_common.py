@@ -1,9 +1,7 @@
-"""Shared pieces of the paper's experiments: sizes, phantom, simulation, oracle reconstruction, outputs.
+"""Shared pieces of the paper's experiments: phantom set-up, simulation, oracle reconstruction, claims.
 
-Every experiment module exposes ``run(size, out_dir, progress=True, force=False)``
-and writes ``NAME.csv``, ``NAME.png`` and ``NAME.md`` into ``out_dir``
-atomically (:class:`isxt.io.OutputTransaction`): existing outputs are checked
-before the heavy work and replaced only with ``force=True``.
+The runner (:mod:`._runner`) writes every experiment's ``NAME.csv``,
+``NAME.png`` and ``NAME.md`` atomically; its helpers are re-exported here.
 
 Sizes: ``'test'`` (seconds, for the test suite), ``'small'`` (the default, a
 few minutes on 2 CPU cores) and ``'paper'`` (the paper's sizes;
@@ -12,8 +10,6 @@ few minutes on 2 CPU cores) and ``'paper'`` (the paper's sizes;
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 import time
 from dataclasses import dataclass, field
@@ -23,9 +19,12 @@ import numpy as np
 from .. import metrics
 from ..errors import InputError
 from ..geometry import VolumeGeometry
+from ..plotting.experiments import resolution_text
 from ..reconstruct import reconstruct
 from ..simulate import simulate_projections
 from ..solvers import Oracle
+from ._runner import (SIZES, check_size, claims_markdown, csv_text, prepare_outputs, report, sweep_map,
+                      table_markdown, verdict, write_outputs)
 
 __all__ = [
     "SIZES",
@@ -34,6 +33,7 @@ __all__ = [
     "make_setup",
     "simulate",
     "simulate_zone_plate",
+    "simulate_job",
     "zone_plate_data",
     "oracle_reconstruct",
     "claim",
@@ -45,17 +45,10 @@ __all__ = [
     "table_markdown",
     "Timer",
     "report",
-    "pyplot",
+    "verdict",
+    "resolution_or_nan",
+    "resolution_text",
 ]
-
-SIZES = ("test", "small", "paper")
-
-
-def check_size(size, sizes=SIZES):
-    """Raise :class:`InputError` unless ``size`` is one of ``sizes``."""
-    if size not in sizes:
-        raise InputError(f"unknown experiment size {size!r}; choose one of {', '.join(sizes)}")
-    return size
 
 
 @dataclass
@@ -103,18 +96,13 @@ def make_setup(nz, n_xy, voxel_size, roi_diameter, roi_center=(0.0, 0.0), seed=0
     phantom : {'cell', 'bacteria'}
         :func:`isxt.phantoms.cell_phantom` or ``bacteria_phantom``.
     """
-    from .. import phantoms
+    from ..phantoms import fine_and_coarse
 
     vol = VolumeGeometry((nz, n_xy, n_xy), voxel_size)
-    fine = VolumeGeometry((2 * nz, 2 * n_xy, 2 * n_xy), voxel_size / 2)
-    if phantom == "cell":
-        ph = phantoms.cell_phantom(fine, seed=seed)
-    elif phantom == "bacteria":
-        ph = phantoms.bacteria_phantom(fine, seed=seed)
-    else:
+    if phantom not in ("cell", "bacteria"):
         raise InputError(f"unknown phantom {phantom!r}; use 'cell' or 'bacteria'")
-    truth_fine = np.asarray(ph.lac, dtype=np.float32)
-    truth = truth_fine.reshape(nz, 2, n_xy, 2, n_xy, 2).mean(axis=(1, 3, 5)).astype(np.float32)
+    ph = fine_and_coarse(phantom, vol, seed=seed)
+    fine, truth_fine, truth = ph.fine, ph.lac_fine, ph.lac
     roi_mask = vol.cylinder_mask(roi_diameter / 2 - roi_margin * voxel_size, roi_center)
     cell_mask = np.broadcast_to(truth.max(axis=0) > 0, vol.shape).copy()
     return Setup(
@@ -134,6 +122,23 @@ def simulate_zone_plate(setup, scan, zone_plate, photons=None, seed=0, progress=
     """:func:`zone_plate_data` from the setup's fine phantom."""
     return zone_plate_data(setup.fine, setup.truth_fine, scan, zone_plate, photons=photons, seed=seed,
                            progress=progress)
+
+
+def simulate_job(job):
+    """One simulation as a sweep item: ``(setup, scan, psf[, photons, seed, progress])``.
+
+    ``psf`` a :class:`~isxt.optics.ZonePlate` simulates through its
+    depth-dependent PSF (:func:`simulate_zone_plate`, with a bar over the
+    views when ``progress``), anything else through :func:`simulate`; the
+    noise comes from the item's own ``seed``.
+    """
+    from ..optics import ZonePlate
+
+    setup, scan, psf, *rest = job
+    photons, seed, progress = [*rest, *(None, 0, False)[len(rest):]]
+    if isinstance(psf, ZonePlate):
+        return simulate_zone_plate(setup, scan, psf, photons=photons, seed=seed, progress=progress)
+    return simulate(setup, scan, psf=psf, photons=photons, seed=seed)
 
 
 def zone_plate_data(fine, truth_fine, scan, zone_plate, photons=None, seed=0, progress=False):
@@ -197,25 +202,6 @@ def oracle_reconstruct(scans, setup, iterations, mask="roi", patience=None, prog
                "seconds": time.perf_counter() - t0}
 
 
-def sweep_map(fn, items, progress=False, desc="sweep"):
-    """``[fn(item) for item in items]``: serially, or one Dask task per item under ``isxt experiment --scheduler``.
-
-    ``fn`` must be a module-level function (it is pickled to the workers);
-    results come back in the order of ``items`` either way.
-    """
-    items = list(items)
-    from ..distributed.sweep import current_client
-
-    client = current_client()
-    if client is None:
-        from .._progress import progress_bar
-
-        return [fn(item) for item in progress_bar(items, desc=desc, disable=not progress, leave=False)]
-    from ..distributed.sweep import map_on_client
-
-    return map_on_client(client, fn, items, progress=progress, desc=desc)
-
-
 def claim(passed, detail, value=None):
     """One checked claim: ``{"passed": bool or None, "detail": str, "value": float}``.
 
@@ -229,111 +215,10 @@ def claim(passed, detail, value=None):
     return {"passed": None if passed is None else bool(passed), "detail": str(detail), "value": value}
 
 
-def verdict(c):
-    """``'PASS'``, ``'FAIL'`` or ``'UNDECIDED'`` for a claim dict."""
-    return "UNDECIDED" if c["passed"] is None else ("PASS" if c["passed"] else "FAIL")
-
-
 def resolution_or_nan(frc_result):
     """The FRC 1/7 resolution in nm, or NaN when the curve never crosses (not resolved at this sampling)."""
     res = frc_result.resolution("1/7")
     return float(res) if res is not None else math.nan
-
-
-def resolution_text(nm):
-    """A resolution for a report: ``'61 nm'``, or why there is none."""
-    return "not resolved at this sampling" if not np.isfinite(nm) else f"{nm:.0f} nm"
-
-
-def csv_text(rows, fieldnames=None):
-    """Rows (dicts) as CSV text; floats with 6 significant digits."""
-    if not rows:
-        return ""
-    fieldnames = list(fieldnames or rows[0])
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=fieldnames, extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
-    for r in rows:
-        writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()})
-    return buf.getvalue()
-
-
-def table_markdown(rows, fieldnames=None, fmt="{:.3f}"):
-    """Rows (dicts) as a Markdown table."""
-    if not rows:
-        return ""
-    fieldnames = list(fieldnames or rows[0])
-    lines = ["| " + " | ".join(fieldnames) + " |", "|" + "---|" * len(fieldnames)]
-    for r in rows:
-        cells = []
-        for k in fieldnames:
-            v = r.get(k, "")
-            cells.append(fmt.format(v) if isinstance(v, float) else str(v))
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
-
-
-def claims_markdown(claims):
-    """The claims as a Markdown checklist with their numbers."""
-    lines = []
-    for name, c in claims.items():
-        mark = verdict(c)
-        lines.append(f"- **{mark}** `{name}`: {c['detail']}")
-    return "\n".join(lines)
-
-
-def prepare_outputs(out_dir, name, force=False):
-    """Check (before the heavy work) that ``NAME.csv/.png/.md`` can be written; return the transaction."""
-    from ..io import OutputTransaction
-
-    tx = OutputTransaction(out_dir, overwrite=force)
-    tx.check([f"{name}.csv", f"{name}.png", f"{name}.md"])
-    return tx
-
-
-def write_outputs(tx, name, csv_rows, plot, markdown, fieldnames=None):
-    """Write ``NAME.csv``, ``NAME.png`` (``plot(path)``) and ``NAME.md`` in one transaction."""
-    with tx:
-        tx.path(f"{name}.csv").write_text(csv_text(csv_rows, fieldnames))
-        plot(tx.path(f"{name}.png"))
-        tx.path(f"{name}.md").write_text(markdown)
-    return {k: tx.directory / f"{name}.{k}" for k in ("csv", "png", "md")}
-
-
-def report(title, size, what, table, claims, seconds, notes=""):
-    """The common Markdown layout of an experiment summary."""
-    n_pass = sum(c["passed"] is True for c in claims.values())
-    parts = [
-        f"# {title}",
-        "",
-        f"Size `{size}`, wall time {seconds:.1f} s.",
-        "",
-        "## What was run",
-        "",
-        what.strip(),
-        "",
-        "## Results",
-        "",
-        table,
-        "",
-        f"## Claims ({n_pass}/{len(claims)} passed)",
-        "",
-        claims_markdown(claims),
-        "",
-    ]
-    if notes:
-        parts += ["## Notes", "", notes.strip(), ""]
-    return "\n".join(parts)
-
-
-def pyplot():
-    """matplotlib's pyplot on the Agg backend (no display needed)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 class Timer:

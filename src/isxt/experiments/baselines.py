@@ -23,22 +23,22 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from .._progress import progress_bar
 
 from .. import baselines as B
+from .. import metrics
 from ..geometry import ScanGeometry
+from ..optics import OZW_HIGH_RES_UM, OZW_LOW_RES_UM
 from ..reconstruct import Scan
 from ..solvers import Oracle
-from .. import metrics
 from . import _common as C
+from ._runner import runner, sweep_map
 
 NAME = "baselines"
-OZW_UM = 0.035
-SPARSE_OZW_UM = 0.060
+TITLE = "Baselines: interior, sparse, sinogram extension, combined, dense"
 # absorption-scale errors of the scout scan relative to the interior scan (1 + residual calibration error)
 SPARSE_SCALES = (1.02, 1.05)
 
-CONFIGS = {
+SIZES = {
     # 40 nm voxels as at the small size: on coarser grids the objectives' PSFs are sub-pixel
     "test": dict(nz=2, n_xy=64, voxel_size=0.04, roi_diameter=0.96, roi_center=(0.2, -0.15), n_interior=60,
                  n_sparse=12, sparse_pixel_factor=2.0, iterations=40, photons=None, tv_iterations=0),
@@ -49,8 +49,15 @@ CONFIGS = {
 }
 
 
+def _job(job):
+    """One reconstruction of the comparison: ``(x, info)``."""
+    method, scans, setup, cfg = job
+    return _reconstruct(method, scans, setup, cfg["iterations"], cfg.get("tv_iterations"))
+
+
 def compute(size="small", progress=True, seed=0):
-    cfg = CONFIGS[C.check_size(size)]
+    """Every method on consistent data, then two with a mis-scaled scout: one sweep item per reconstruction."""
+    cfg = SIZES[C.check_size(size)]
     setup = C.make_setup(cfg["nz"], cfg["n_xy"], cfg["voxel_size"], cfg["roi_diameter"], cfg["roi_center"], seed=seed)
     vol, s = setup.volume, cfg["voxel_size"]
     geoms = {
@@ -59,29 +66,27 @@ def compute(size="small", progress=True, seed=0):
         "dense": ScanGeometry.full_field(vol, cfg["n_interior"], s),
     }
     # the paper's scout scan is a low-resolution one: 60 nm objective (Section 2.2, App. A)
-    ozw = {"sparse": cfg.get("sparse_ozw_um", SPARSE_OZW_UM)}
+    ozw = {"sparse": cfg.get("sparse_ozw_um", OZW_LOW_RES_UM)}
     # every scan's model carries its own optics (Eq. 11-12), for every method alike: the combined
     # reconstruction fits the blurred scout views and the sharp interior views each with its own PSF
-    scans = {k: Scan(g, C.simulate(setup, g, psf=ozw.get(k, OZW_UM), photons=cfg["photons"], seed=seed + i), name=k,
-                     psf=ozw.get(k, OZW_UM))
-             for i, (k, g) in enumerate(geoms.items())}
-    it = cfg["iterations"]
-    results = {}
+    psf = {k: ozw.get(k, OZW_HIGH_RES_UM) for k in geoms}
+    jobs = [(setup, g, psf[k], cfg["photons"], seed + i) for i, (k, g) in enumerate(geoms.items())]
+    ys = sweep_map(C.simulate_job, jobs, progress, f"{NAME}: simulate")
+    scans = {k: Scan(g, y, name=k, psf=psf[k]) for (k, g), y in zip(geoms.items(), ys)}
     steps = ["interior", "sparse", "sinogram_extension", "combined", "dense"]
     steps += ["combined_tv"] if cfg.get("tv_iterations") else []  # TV, automatic λ (issue 15)
-    for method in progress_bar(steps, desc=NAME, disable=not progress):
-        results[method], results[method + "_info"] = _reconstruct(method, scans, setup, it, cfg.get("tv_iterations"))
-    rows = [_row(m, 1.0, results[m], results[m + "_info"], setup) for m in steps]
     # A residual absorption-scale mismatch between the scout and the interior scan (what an
     # imperfect App. B.2 calibration leaves): the extension splices the two data sets at the
     # interior detector's edges, the combined reconstruction fits both in least squares.
-    for factor in progress_bar(cfg.get("sparse_scales", SPARSE_SCALES), desc=f"{NAME} (calibration)", disable=not progress):
+    jobs = [(m, 1.0, scans) for m in steps]
+    for factor in cfg.get("sparse_scales", SPARSE_SCALES):
         sparse = scans["sparse"]
         off = dict(scans, sparse=Scan(sparse.geometry, sparse.data * np.float32(factor), name="sparse", psf=sparse.psf))
-        for method in ("sinogram_extension", "combined"):
-            x, info = _reconstruct(method, off, setup, it)
-            rows.append(_row(method, factor, x, info, setup))
-    return rows, setup, cfg, {m: results[m] for m in steps}
+        jobs += [(m, factor, off) for m in ("sinogram_extension", "combined")]
+    out = sweep_map(_job, [(m, sc, setup, cfg) for m, _, sc in jobs], progress, NAME)
+    rows = [_row(m, factor, x, info, setup) for (m, factor, _), (x, info) in zip(jobs, out)]
+    recons = {m: x for (m, factor, _), (x, _info) in zip(jobs, out) if factor == 1.0}
+    return {"rows": rows, "setup": setup, "cfg": cfg, "recons": recons}
 
 
 def _reconstruct(method, scans, setup, iterations, tv_iterations=None):
@@ -110,7 +115,8 @@ def _row(method, sparse_scale, x, info, setup):
             "seconds": float(info["seconds"])}
 
 
-def evaluate_claims(rows):
+def claims(result):
+    rows = result["rows"]
     r = {row["method"]: row for row in rows if row["sparse_scale"] == 1.0}
     off = {}
     for row in rows:
@@ -144,42 +150,20 @@ def evaluate_claims(rows):
     return claims
 
 
-def plot(path, setup, recons):
-    plt = C.pyplot()
-    vol = setup.volume
-    k = vol.nz // 2
-    names = ["truth"] + list(recons)
-    images = [setup.truth[k]] + [recons[n][k] for n in recons]
-    vmax = float(np.percentile(setup.truth, 99.5)) * 1.15
-    fig, axes = plt.subplots(1, len(names), figsize=(3.2 * len(names), 3.4))
-    t = np.linspace(0, 2 * np.pi, 200)
-    (rx, ry), r = setup.roi_center, setup.roi_diameter / 2
-    ext = [vol.coords("x")[0], vol.coords("x")[-1], vol.coords("y")[0], vol.coords("y")[-1]]
-    for ax, img, name in zip(axes, images, names):
-        ax.imshow(img, origin="lower", cmap="gray", vmin=0, vmax=vmax, extent=ext)
-        ax.plot(rx + r * np.cos(t), ry + r * np.sin(t), "y--", lw=0.8)
-        title = name if name == "truth" else f"{name}\nROI {setup.psnr_roi(recons[name]):.1f} dB"
-        ax.set_title(title, fontsize=9)
-        ax.set_axis_off()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+def plot(path, result):
+    from ..plotting.experiments import baselines_figure
+
+    baselines_figure(path, result["setup"], result["recons"])
 
 
-def run(size="small", out_dir=".", progress=True, force=False):
-    """Run the baseline comparison and write ``baselines.csv/.png/.md``."""
-    C.check_size(size)
-    tx = C.prepare_outputs(out_dir, NAME, force)
-    t0 = time.perf_counter()
-    rows, setup, cfg, recons = compute(size, progress)
-    claims = evaluate_claims(rows)
-    seconds = time.perf_counter() - t0
+def describe(result):
+    rows, cfg = result["rows"], result["cfg"]
     noise = "noiseless" if cfg["photons"] is None else f"Poisson noise, {cfg['photons']:g} photons per pixel"
     what = f"""
 Cell phantom {cfg['nz']}×{cfg['n_xy']}×{cfg['n_xy']} at {cfg['voxel_size'] * 1000:.0f} nm (simulated on a 2× finer
 grid), ROI {cfg['roi_diameter']} µm at {cfg['roi_center']} µm. Interior: {cfg['n_interior']} views; sparse:
 {cfg['n_sparse']} full-field views at {cfg['sparse_pixel_factor']:g}× pixel; dense: {cfg['n_interior']} full-field
-views. Band-limited (FWHM {OZW_UM * 1000:.0f} nm; the low-resolution sparse scan {SPARSE_OZW_UM * 1000:.0f} nm), {noise};
+views. Band-limited (FWHM {OZW_HIGH_RES_UM * 1000:.0f} nm; the low-resolution sparse scan {OZW_LOW_RES_UM * 1000:.0f} nm), {noise};
 each scan's model includes its Gaussian PSF (Eq. 11–12).
 CGLS ≤ {cfg['iterations']} iterations (the combined one with the voxel-sensitivity preconditioner), oracle stop on
 the ROI PSNR, patience 10 (the sparse step of the sinogram extension stops at its best whole-cell PSNR, a
@@ -191,12 +175,12 @@ best case for that baseline).
 Every scan's reconstruction model carries its objective's Gaussian PSF (35 nm interior and dense, 60 nm
 sparse), for every method alike. Without it the extension is 0.5 dB ahead with consistent data: the
 unmodelled blur of the scout views inside the ROI conflicts with the sharp interior views. Measured at the
-small size with Poisson noise (2000 incident photons per pixel on every scan; `CONFIGS['small']['photons']
+small size with Poisson noise (2000 incident photons per pixel on every scan; `SIZES['small']['photons']
 = 2000`, seed 0): ROI PSNR interior 17.9 dB, sparse 21.9, sinogram extension 25.6, combined 24.8, dense
 25.8 dB: with noise the extension, whose exterior is the smooth oracle-stopped scout reconstruction, stays
 ahead (see docs/experiments.md).
 """
-    md = C.report("Baselines: interior, sparse, sinogram extension, combined, dense", size, what, table, claims,
-                  seconds, notes)
-    paths = C.write_outputs(tx, NAME, rows, lambda p: plot(p, setup, recons), md)
-    return {"name": NAME, "size": size, "rows": rows, "claims": claims, "seconds": seconds, "outputs": paths}
+    return {"what": what, "table": table, "notes": notes}
+
+
+run = runner(__name__)

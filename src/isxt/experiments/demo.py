@@ -20,8 +20,9 @@ import numpy as np
 from .. import metrics
 from ..geometry import ScanGeometry, VolumeGeometry
 from ..nullspace import null_space
-from ..optics import ZonePlate
+from ..optics import OZW_HIGH_RES_UM, OZW_LOW_RES_UM, ZonePlate
 from ..operators import stack
+from ..phantoms import cell_slab, fine_and_coarse  # noqa: F401  (cell_slab: its old home)
 from ..projectors import projector
 from ..reconstruct import Scan, reconstruct
 from ..simulate import band_limit, simulate_projections
@@ -49,8 +50,8 @@ class DemoConfig:
     patience: int = 20  # stop once the ROI PSNR has not improved for this many iterations
     phantom: str = "auto"  # 'auto'/'cell' (physical cell phantom) or 'slab'
     psf: str = "zoneplate"  # 'zoneplate' (in-focus XM-2 PSF), 'depth' (depth-dependent), 'gaussian', 'none'
-    ozw_interior: float = 0.035  # µm, the high-resolution objective
-    ozw_sparse: float = 0.060  # µm, the low-resolution objective
+    ozw_interior: float = OZW_HIGH_RES_UM  # µm, the high-resolution objective
+    ozw_sparse: float = OZW_LOW_RES_UM  # µm, the low-resolution objective
     seed: int = 0
     tv: bool = False  # also the combined reconstruction with TV and an automatic λ (method='tv')
     tv_iterations: int = 60
@@ -62,50 +63,12 @@ class DemoConfig:
                    n_interior=90, n_sparse=9, n_dense=90, iterations=100, null_iterations=40)
 
 
-def cell_slab(volume, seed=0):
-    """A synthetic cell slab: LAC (1/µm) ellipses for cytoplasm, nucleus, organelles.
-
-    Values follow typical water-window LACs (cytoplasm ≈ 0.25, nucleus ≈ 0.3,
-    lipid droplets ≈ 0.6 1/µm); fine texture makes the interior detail matter.
-    """
-    rng = np.random.default_rng(seed)
-    z, y, x = np.meshgrid(volume.coords("z"), volume.coords("y"), volume.coords("x"), indexing="ij")
-    cx, cy, _ = volume.center
-    x, y = x - cx, y - cy
-    half = 0.45 * min(volume.extent[0], volume.extent[1])
-
-    def ellipse(x0, y0, a, b, phi=0.0):
-        c, s = np.cos(phi), np.sin(phi)
-        xr, yr = (x - x0) * c + (y - y0) * s, -(x - x0) * s + (y - y0) * c
-        return (xr / a) ** 2 + (yr / b) ** 2 <= 1.0
-
-    lac = np.zeros(volume.shape, dtype=np.float32)
-    cell = ellipse(0, 0, half, 0.85 * half, 0.3)
-    lac[cell] = 0.25
-    lac[ellipse(-0.25 * half, 0.1 * half, 0.42 * half, 0.33 * half, -0.4)] = 0.31  # nucleus
-    lac[ellipse(-0.3 * half, 0.05 * half, 0.1 * half, 0.08 * half)] = 0.38  # nucleolus
-    for _ in range(18):  # mitochondria and vesicles, inside the cytoplasm
-        r, t = 0.75 * half * np.sqrt(rng.random()), 2 * np.pi * rng.random()
-        a = half * rng.uniform(0.03, 0.12)
-        shape = ellipse(r * np.cos(t), r * np.sin(t), a, a * rng.uniform(0.3, 1.0), rng.uniform(0, np.pi))
-        lac[shape & cell] = rng.choice([0.33, 0.36, 0.6, 0.18])
-    texture = rng.standard_normal(volume.shape[1:]).astype(np.float32)
-    from scipy.ndimage import gaussian_filter
-
-    texture = gaussian_filter(texture, 1.0)
-    lac += np.where(cell, 0.02 * texture / texture.std(), 0.0).astype(np.float32)
-    lac *= (1.0 + 0.05 * np.cos(2 * np.pi * z / max(volume.extent[2], 1e-6))).astype(np.float32)
-    return np.clip(lac, 0, None).astype(np.float32)
-
-
 def _phantom(config, volume):
-    if config.phantom in ("auto", "cell"):
-        # The cell phantom ships with isxt: a failing import is a bug to surface,
-        # not a reason to quietly image another sample.
-        from ..phantoms import cell_phantom
-
-        return np.asarray(cell_phantom(volume, seed=config.seed).lac, dtype=np.float32)
-    return cell_slab(volume, seed=config.seed)
+    """The phantom on the 2× finer simulation grid and its block mean on ``volume``."""
+    # 'auto' is the cell phantom that ships with isxt: a failing import is a bug to
+    # surface, not a reason to quietly image another sample
+    name = "cell" if config.phantom in ("auto", "cell") else "slab"
+    return fine_and_coarse(name, volume, seed=config.seed)
 
 
 def _simulate(config, fine, scan, truth_fine, ozw):
@@ -135,11 +98,10 @@ class DemoResult:
 def _geometries(config):
     s = config.voxel_size
     vol = VolumeGeometry((config.nz, config.n_xy, config.n_xy), s)
-    fine = VolumeGeometry((2 * config.nz, 2 * config.n_xy, 2 * config.n_xy), s / 2)
     interior = ScanGeometry.interior(vol, config.n_interior, s, config.roi_diameter, config.roi_center)
     sparse = ScanGeometry.full_field(vol, config.n_sparse, config.sparse_pixel_factor * s)
     dense = ScanGeometry.full_field(vol, config.n_dense, s)
-    return vol, fine, {"interior": interior, "sparse": sparse, "dense": dense}
+    return vol, {"interior": interior, "sparse": sparse, "dense": dense}
 
 
 def run_demo(config=None, progress=True):
@@ -149,10 +111,9 @@ def run_demo(config=None, progress=True):
     best iteration and seconds.
     """
     config = config or DemoConfig()
-    vol, fine, scans = _geometries(config)
-    truth_fine = _phantom(config, fine)
-    # the reference at the reconstruction grid: 2×2×2 block mean of the fine phantom
-    truth = truth_fine.reshape(vol.nz, 2, vol.ny, 2, vol.nx, 2).mean(axis=(1, 3, 5)).astype(np.float32)
+    vol, scans = _geometries(config)
+    ph = _phantom(config, vol)  # the reference on the reconstruction grid is the fine phantom's block mean
+    fine, truth_fine, truth = ph.fine, ph.lac_fine, ph.lac
     ozw = {"interior": config.ozw_interior, "sparse": config.ozw_sparse, "dense": config.ozw_interior}
     data = {name: _simulate(config, fine, geom, truth_fine, ozw[name]) for name, geom in scans.items()}
     roi_mask = vol.cylinder_mask(config.roi_diameter / 2 - 2 * config.voxel_size, config.roi_center)
@@ -222,40 +183,6 @@ def format_table(rows):
 
 def plot_demo(result, path):
     """A Fig. 2-like panel: phantom and reconstructions, with a line profile through the ROI."""
-    import matplotlib
+    from ..plotting.experiments import plot_demo as draw
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    vol, cfg = result.volume, result.config
-    k = vol.nz // 2
-    names = ["truth", "interior", "sparse", "combined"]
-    images = [result.truth[k]] + [result.reconstructions[n][k] for n in names[1:]]
-    vmin, vmax = 0.0, float(np.percentile(result.truth, 99.5)) * 1.15
-    extent = [vol.coords("x")[0], vol.coords("x")[-1], vol.coords("y")[0], vol.coords("y")[-1]]
-    fig, axes = plt.subplots(2, 4, figsize=(14, 7), gridspec_kw={"height_ratios": [3, 1.4]})
-    theta = np.linspace(0, 2 * np.pi, 200)
-    rx, ry = cfg.roi_center
-    r = cfg.roi_diameter / 2
-    for ax, img, name in zip(axes[0], images, names):
-        im = ax.imshow(img, origin="lower", cmap="gray", vmin=vmin, vmax=vmax, extent=extent)
-        ax.plot(rx + r * np.cos(theta), ry + r * np.sin(theta), "y--", lw=0.8)
-        ax.set_title(name)
-        ax.set_xlabel("x (µm)")
-    axes[0][0].set_ylabel("y (µm)")
-    fig.colorbar(im, ax=axes[0].tolist(), shrink=0.8, label="LAC (1/µm)")
-    j = int(round(vol.index_of(0, ry, 0)[1]))
-    xs = vol.coords("x")
-    gs = axes[1][0].get_gridspec()
-    for ax in axes[1]:
-        ax.remove()
-    prof = fig.add_subplot(gs[1, :])
-    for img, name in zip(images, names):
-        prof.plot(xs, img[j], label=name, lw=1.2 if name != "truth" else 2, color="k" if name == "truth" else None)
-    prof.axvspan(rx - r, rx + r, color="y", alpha=0.15, label="ROI")
-    prof.set_xlabel("x (µm)")
-    prof.set_ylabel("LAC (1/µm)")
-    prof.legend(ncol=5, fontsize=8)
-    fig.savefig(path, dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return path
+    return draw(result, path)

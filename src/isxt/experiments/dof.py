@@ -19,8 +19,6 @@ method's ``psnr_roi`` and ``resolution_nm``.
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 
 from .. import metrics
@@ -28,11 +26,13 @@ from ..geometry import ScanGeometry
 from ..optics import ZonePlate
 from ..reconstruct import Scan
 from . import _common as C
+from ._runner import runner, sweep_map
 
 NAME = "dof"
+TITLE = "Depth of field: full, interior and combined scans (Fig. 3)"
 METHODS = ("ideal35", "full35", "full60", "interior", "combined")
 
-CONFIGS = {
+SIZES = {
     "test": dict(nz=2, n_xy=64, voxel_size=0.05, roi_diameter=1.2, roi_center=(0.3, -0.2), n_views=60, n_sparse=12,
                  iterations=40, bins=4),
     "small": dict(nz=4, n_xy=160, voxel_size=0.03, roi_diameter=1.8, roi_center=(0.45, -0.3), n_views=90,
@@ -56,18 +56,14 @@ def _roi_frc(x, setup, pixel):
     return metrics.frc_slices(x[sl] * w, setup.truth[sl] * w, pixel_size_um=pixel)
 
 
-def _simulate(job):
-    setup, g, psf = job
-    return C.simulate_zone_plate(setup, g, psf) if isinstance(psf, ZonePlate) else C.simulate(setup, g, psf=psf)
-
-
 def _reconstruct(job):
     scans, setup, iterations = job
     return C.oracle_reconstruct(scans, setup, iterations)
 
 
 def compute(size="small", progress=True, seed=0):
-    cfg = CONFIGS[C.check_size(size)]
+    """Simulate the five scans and reconstruct the five methods (two sweeps of independent items)."""
+    cfg = SIZES[C.check_size(size)]
     setup = C.make_setup(cfg["nz"], cfg["n_xy"], cfg["voxel_size"], cfg["roi_diameter"], cfg["roi_center"], seed=seed)
     vol, s = setup.volume, cfg["voxel_size"]
     zp35, zp60 = ZonePlate.xm2(35), ZonePlate.xm2(60)
@@ -81,14 +77,14 @@ def compute(size="small", progress=True, seed=0):
         "interior": (interior, zp35),
         "sparse60": (sparse, zp60),
     }
-    ys = C.sweep_map(_simulate, [(setup, g, psf) for g, psf in sims.values()], progress, "dof: simulate")
+    ys = sweep_map(C.simulate_job, [(setup, g, psf) for g, psf in sims.values()], progress, "dof: simulate")
     scans = {k: Scan(g, y, name=k) for (k, (g, _)), y in zip(sims.items(), ys)}
     jobs = {"ideal35": ["ideal35"], "full35": ["full35"], "full60": ["full60"], "interior": ["interior"],
             "combined": ["interior", "sparse60"]}
     # annuli out to 1.25 ROI radii, as the paper's Fig. 3 axis runs past the ROI edge
     edges = np.linspace(0.0, 1.25 * setup.roi_diameter / 2, cfg["bins"] + 1)
     rows, summary, recons = [], {}, {}
-    results = C.sweep_map(_reconstruct, [([scans[k] for k in jobs[m]], setup, cfg["iterations"]) for m in METHODS],
+    results = sweep_map(_reconstruct, [([scans[k] for k in jobs[m]], setup, cfg["iterations"]) for m in METHODS],
                           progress, "dof: reconstruct")
     for m, (x, info) in zip(METHODS, results):
         recons[m] = x
@@ -99,7 +95,9 @@ def compute(size="small", progress=True, seed=0):
         for r, v in zip(centres, values):
             rows.append({"method": m, "r_um": float(r), "psnr": float(v), "psnr_roi": summary[m]["psnr_roi"],
                          "resolution_nm": summary[m]["resolution_nm"]})
-    return rows, summary, setup, cfg, centres, recons
+    e = edge_index(centres, setup.roi_diameter / 2)
+    return {"rows": rows, "summary": summary, "setup": setup, "cfg": cfg, "centres": centres, "recons": recons,
+            "edge": e}
 
 
 def edge_index(centres, roi_radius):
@@ -110,8 +108,9 @@ def edge_index(centres, roi_radius):
     return int(inside[-1]) if inside.size else 0
 
 
-def evaluate_claims(summary, e=-1):
-    """Claim (c) and the resolution ordering; ``e`` is the annulus at the ROI edge."""
+def claims(result):
+    """Claim (c) and the resolution ordering, at the annulus on the ROI edge."""
+    summary, e = result["summary"], result["edge"]
     # PSNR_rel (Eq. 10) against the ideal 35 nm scan removes what the phantom's local content does to the PSNR
     rel = {m: summary[m]["profile"] - summary["ideal35"]["profile"] for m in summary}
     drop = {m: rel[m][0] - rel[m][e] for m in summary}
@@ -146,36 +145,19 @@ def evaluate_claims(summary, e=-1):
     }
 
 
-def plot(path, summary, centres, setup, recons):
-    plt = C.pyplot()
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4), gridspec_kw={"width_ratios": [1.2, 2]})
-    ref = summary["ideal35"]["profile"]
-    for m in METHODS:
-        axes[0].plot(2 * centres, summary[m]["profile"] - ref, "o-", label=f"{m} ({C.resolution_text(summary[m]['resolution_nm'])})")
-    axes[0].set_xlabel("ROI width 2r (µm)")
-    axes[0].set_ylabel("PSNR_rel vs ideal 35 nm (dB)")
-    axes[0].legend(fontsize=7)
-    axes[0].set_title("radial PSNR (Eq. 10)")
-    vol = setup.volume
-    k = vol.nz // 2
-    strip = np.concatenate([setup.truth[k]] + [recons[m][k] for m in ("full35", "full60", "interior", "combined")], axis=1)
-    axes[1].imshow(strip, cmap="gray", origin="lower", vmin=0, vmax=float(np.percentile(setup.truth, 99.5)) * 1.1)
-    axes[1].set_title("truth | full 35 | full 60 | interior | combined")
-    axes[1].set_axis_off()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+def plot(path, result):
+    from ..plotting.experiments import dof_figure
+
+    dof_figure(path, result["summary"], result["centres"], result["setup"], result["recons"])
 
 
-def run(size="small", out_dir=".", progress=True, force=False):
-    """Run the depth-of-field experiment and write ``dof.csv/.png/.md``."""
-    C.check_size(size)
-    tx = C.prepare_outputs(out_dir, NAME, force)
-    t0 = time.perf_counter()
-    rows, summary, setup, cfg, centres, recons = compute(size, progress)
-    e = edge_index(centres, setup.roi_diameter / 2)
-    claims = evaluate_claims(summary, e)
-    seconds = time.perf_counter() - t0
+def public(result):
+    """The per-method summary (without the radial profiles) in the returned dict."""
+    return {"summary": {m: {k: v for k, v in d.items() if k != "profile"} for m, d in result["summary"].items()}}
+
+
+def describe(result):
+    summary, setup, cfg, centres, e = (result[k] for k in ("summary", "setup", "cfg", "centres", "edge"))
     what = f"""
 Cell phantom {cfg['nz']}×{cfg['n_xy']}×{cfg['n_xy']} at {cfg['voxel_size'] * 1000:.0f} nm (field
 {cfg['n_xy'] * cfg['voxel_size']:.2f} µm; data simulated on a 2× finer grid), ROI {cfg['roi_diameter']} µm at
@@ -198,7 +180,7 @@ field is 3× smaller, so depth-of-field effects are weaker than in the paper. A 
 ROI FRC never fell below 1/7 up to the Nyquist frequency: not resolved at this sampling (finer than two voxels,
 not measurable on this grid); a claim comparing such values is reported as UNDECIDED, never PASS.
 """
-    md = C.report("Depth of field: full, interior and combined scans (Fig. 3)", size, what, table, claims, seconds, notes)
-    paths = C.write_outputs(tx, NAME, rows, lambda p: plot(p, summary, centres, setup, recons), md)
-    return {"name": NAME, "size": size, "rows": rows, "summary": {m: {k: v for k, v in d.items() if k != "profile"}
-            for m, d in summary.items()}, "claims": claims, "seconds": seconds, "outputs": paths}
+    return {"what": what, "table": table, "notes": notes}
+
+
+run = runner(__name__)

@@ -27,22 +27,20 @@ CSV ``dose.csv``: ``protocol,n_full,photons_full,photons_interior,psnr_roi,psnr_
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
-from .._progress import progress_bar
 
 from .. import dose as D
 from ..geometry import ScanGeometry
-from ..optics import ZonePlate
+from ..optics import OZW_HIGH_RES_UM, ZonePlate
 from ..reconstruct import Scan
 from ..simulate import noisy_absorption
 from . import _common as C
+from ._runner import runner, sweep_map
 
 NAME = "dose"
-OZW_UM = 0.035
+TITLE = "Dose maps and dose-optimised sampling (Figs. 4–5)"
 
-CONFIGS = {
+SIZES = {
     "test": dict(nz=2, n_xy=48, voxel_size=0.04, roi_diameter=0.8, roi_center=(0.2, -0.15), n0=24,
                  n_full=(2, 4, 8), photons_per_100nm2=150.0, iterations=30, tv_iterations=0),
     # ROI 1.2 µm: D_full/D_ROI = 2.27, the paper's 2.3 (a 1.5 µm ROI gives 1.84)
@@ -65,8 +63,56 @@ def _subset(n0, n):
     return np.unique(np.round(np.arange(n) * n0 / n).astype(int))
 
 
+def _recon(rows, protocol, n_full, scans, p_full, p_int, setup, cfg, precondition=True):
+    x, info = C.oracle_reconstruct(scans, setup, cfg["iterations"], patience=5, precondition=precondition)
+    rows.append({"protocol": protocol, "n_full": int(n_full), "photons_full": float(p_full),
+                 "photons_interior": float(p_int), "psnr_roi": setup.psnr_roi(x),
+                 "psnr_volume": setup.psnr_volume(x), "best_iteration": int(info["best_iteration"])})
+
+
+def _job(job):
+    """The rows of one sweep item: the reference scan, or every protocol at one ``N_full`` (its own noise seeds)."""
+    kind, n, ctx = job
+    setup, cfg, seed, i0, ratio = ctx["setup"], ctx["cfg"], ctx["seed"], ctx["i0"], ctx["ratio"]
+    full, interior, clean_full, clean_int = ctx["full"], ctx["interior"], ctx["clean_full"], ctx["clean_int"]
+    n0 = cfg["n0"]
+    # Eq. 11-12's Gaussian, across rows too: the model repeats the slab's edge rows above and below
+    # it (isxt.operators.extend_rows), as the sample continues there
+    psf = OZW_HIGH_RES_UM
+    rows = []
+    idx = _subset(n0, n)
+    g = full[idx]
+    if kind == "reference":
+        y = _noisy(clean_full, i0, seed + 1)
+        _recon(rows, "full_reference", n0, [Scan(g, y)], i0, 0.0, setup, cfg)
+        _recon(rows, "full_reference_deconv", n0, [Scan(g, y, psf=psf)], i0, 0.0, setup, cfg)
+        return rows
+    p_eq = i0 * n0 / len(idx)
+    _recon(rows, "full_equal_dose", len(idx), [Scan(g, _noisy(clean_full[idx], p_eq, seed + 10 + n))], p_eq, 0.0,
+           setup, cfg)
+    p_int = D.interior_intensity_equal_dose(i0, ratio, len(idx), n0)
+    y_f = _noisy(clean_full[idx], i0, seed + 100 + n)
+    y_i = _noisy(clean_int, p_int, seed + 200 + n)
+    _recon(rows, "combined", len(idx), [Scan(interior, y_i), Scan(g, y_f)], i0, p_int, setup, cfg)
+    # the paper's plain CGNE, for comparison (see the module docstring)
+    _recon(rows, "combined_unpreconditioned", len(idx), [Scan(interior, y_i), Scan(g, y_f)], i0, p_int, setup, cfg,
+           precondition=False)
+    _recon(rows, "combined_deconv", len(idx), [Scan(interior, y_i, psf=psf), Scan(g, y_f, psf=psf)], i0, p_int,
+           setup, cfg)
+    if cfg.get("tv_iterations") and n in cfg.get("tv_n_full", ()):  # TV, discrepancy λ (issue 15)
+        from .tv import tv_reconstruct
+
+        x, info = tv_reconstruct([Scan(interior, y_i, photons=p_int), Scan(g, y_f, photons=i0)], setup,
+                                 cfg["tv_iterations"])
+        rows.append({"protocol": "combined_tv", "n_full": len(idx), "photons_full": float(i0),
+                     "photons_interior": float(p_int), "psnr_roi": setup.psnr_roi(x),
+                     "psnr_volume": setup.psnr_volume(x), "best_iteration": int(info["best_iteration"])})
+    return rows
+
+
 def compute(size="small", progress=True, seed=0):
-    cfg = CONFIGS[C.check_size(size)]
+    """Dose maps, ``D_full / D_ROI``, and the equal-dose sweep over ``N_full`` (one sweep item per ``N_full``)."""
+    cfg = SIZES[C.check_size(size)]
     setup = C.make_setup(cfg["nz"], cfg["n_xy"], cfg["voxel_size"], cfg["roi_diameter"], cfg["roi_center"], seed=seed)
     vol, s, n0 = setup.volume, cfg["voxel_size"], cfg["n0"]
     i0 = cfg["photons_per_100nm2"] * (s / 0.01) ** 2  # photons per detector pixel
@@ -91,50 +137,18 @@ def compute(size="small", progress=True, seed=0):
 
     # 2. the equal-dose sweep
     zp = ZonePlate.xm2(35)
-    clean_full = C.simulate_zone_plate(setup, full, zp, progress=progress)
-    clean_int = C.simulate_zone_plate(setup, interior, zp, progress=progress)
-    rows = []
-    # Eq. 11-12's Gaussian, across rows too: the model repeats the slab's edge rows above and below
-    # it (isxt.operators.extend_rows), as the sample continues there
-    psf = OZW_UM
-
-    def recon(protocol, n_full, scans, p_full, p_int, precondition=True):
-        x, info = C.oracle_reconstruct(scans, setup, cfg["iterations"], patience=5, precondition=precondition)
-        rows.append({"protocol": protocol, "n_full": int(n_full), "photons_full": float(p_full),
-                     "photons_interior": float(p_int), "psnr_roi": setup.psnr_roi(x),
-                     "psnr_volume": setup.psnr_volume(x), "best_iteration": int(info["best_iteration"])})
-
-    jobs = [("reference", n0)] + [("sweep", n) for n in cfg["n_full"]]
-    for kind, n in progress_bar(jobs, desc=NAME, disable=not progress):
-        idx = _subset(n0, n)
-        g = full[idx]
-        if kind == "reference":
-            y = _noisy(clean_full, i0, seed + 1)
-            recon("full_reference", n0, [Scan(g, y)], i0, 0.0)
-            recon("full_reference_deconv", n0, [Scan(g, y, psf=psf)], i0, 0.0)
-            continue
-        p_eq = i0 * n0 / len(idx)
-        recon("full_equal_dose", len(idx), [Scan(g, _noisy(clean_full[idx], p_eq, seed + 10 + n))], p_eq, 0.0)
-        p_int = D.interior_intensity_equal_dose(i0, ratio, len(idx), n0)
-        y_f = _noisy(clean_full[idx], i0, seed + 100 + n)
-        y_i = _noisy(clean_int, p_int, seed + 200 + n)
-        recon("combined", len(idx), [Scan(interior, y_i), Scan(g, y_f)], i0, p_int)
-        # the paper's plain CGNE, for comparison (see the module docstring)
-        recon("combined_unpreconditioned", len(idx), [Scan(interior, y_i), Scan(g, y_f)], i0, p_int,
-              precondition=False)
-        recon("combined_deconv", len(idx), [Scan(interior, y_i, psf=psf), Scan(g, y_f, psf=psf)], i0, p_int)
-        if cfg.get("tv_iterations") and n in cfg.get("tv_n_full", ()):  # TV, discrepancy λ (issue 15)
-            from .tv import tv_reconstruct
-
-            x, info = tv_reconstruct([Scan(interior, y_i, photons=p_int), Scan(g, y_f, photons=i0)], setup,
-                                     cfg["tv_iterations"])
-            rows.append({"protocol": "combined_tv", "n_full": len(idx), "photons_full": float(i0),
-                         "photons_interior": float(p_int), "psnr_roi": setup.psnr_roi(x),
-                         "psnr_volume": setup.psnr_volume(x), "best_iteration": int(info["best_iteration"])})
-    return rows, maps, dose_summary, ratio, i0, setup, cfg
+    jobs = [(setup, g, zp, None, 0, progress) for g in (full, interior)]  # a bar over the views: minutes at paper size
+    clean_full, clean_int = sweep_map(C.simulate_job, jobs, progress, f"{NAME}: simulate")
+    ctx = {"setup": setup, "cfg": cfg, "seed": seed, "i0": i0, "ratio": ratio, "full": full, "interior": interior,
+           "clean_full": clean_full, "clean_int": clean_int}
+    jobs = [("reference", n0, ctx)] + [("sweep", n, ctx) for n in cfg["n_full"]]
+    rows = [r for part in sweep_map(_job, jobs, progress, NAME) for r in part]
+    return {"rows": rows, "maps": maps, "dose_summary": dose_summary, "ratio": ratio, "i0": i0, "setup": setup,
+            "cfg": cfg}
 
 
-def evaluate_claims(rows, cfg):
+def claims(result):
+    rows, cfg = result["rows"], result["cfg"]
     ref = next(r for r in rows if r["protocol"] == "full_reference")
     low = [n for n in cfg["n_full"] if n <= cfg["n0"] // 4]
     pick = lambda p: {r["n_full"]: r for r in rows if r["protocol"] == p}  # noqa: E731
@@ -162,53 +176,31 @@ def evaluate_claims(rows, cfg):
     }
 
 
-def plot(path, rows, maps, cfg):
-    plt = C.pyplot()
-    fig, axes = plt.subplots(1, len(maps) + 1, figsize=(4.0 * (len(maps) + 1), 3.8))
-    top = max(float(m.max()) for m in maps.values())
-    for ax, (title, m) in zip(axes, maps.items()):
-        im = ax.imshow(m[m.shape[0] // 2] / 1e6, cmap="inferno", vmin=0, vmax=top / 1e6, origin="lower")
-        ax.set_title(title, fontsize=8)
-        ax.set_axis_off()
-    fig.colorbar(im, ax=list(axes[:-1]), shrink=0.8, label="dose (MGy)")
-    ax = axes[-1]
-    for p, style in (("full_equal_dose", "o-"), ("combined", "s-"), ("combined_deconv", "^-"),
-                     ("combined_unpreconditioned", "x:"), ("combined_tv", "d-")):
-        rs = sorted((r for r in rows if r["protocol"] == p), key=lambda r: r["n_full"])
-        ax.plot([r["n_full"] for r in rs], [r["psnr_roi"] for r in rs], style, label=p)
-    for p, ls in (("full_reference", "--"), ("full_reference_deconv", ":")):
-        r = next(r for r in rows if r["protocol"] == p)
-        ax.axhline(r["psnr_roi"], color="r", ls=ls, label=f"{p} (N0 = {cfg['n0']})")
-    ax.set_xscale("log")
-    ax.set_xlabel("N_full")
-    ax.set_ylabel("ROI PSNR (dB)")
-    ax.legend(fontsize=6)
-    ax.set_title("equal total dose (Fig. 5)", fontsize=9)
-    fig.savefig(path, dpi=100, bbox_inches="tight")
-    plt.close(fig)
+def plot(path, result):
+    from ..plotting.experiments import dose_figure
+
+    dose_figure(path, result["rows"], result["maps"], result["cfg"])
 
 
-def run(size="small", out_dir=".", progress=True, force=False):
-    """Run the dose experiment and write ``dose.csv/.png/.md``."""
-    C.check_size(size)
-    tx = C.prepare_outputs(out_dir, NAME, force)
-    t0 = time.perf_counter()
-    rows, maps, dose_summary, ratio, i0, setup, cfg = compute(size, progress)
-    claims = evaluate_claims(rows, cfg)
-    seconds = time.perf_counter() - t0
+def public(result):
+    return {"dose_ratio": result["ratio"], "dose_maps": result["dose_summary"]}
+
+
+def describe(result):
+    rows, dose_summary, ratio, i0, cfg = (result[k] for k in ("rows", "dose_summary", "ratio", "i0", "cfg"))
     what = f"""
 Cell phantom {cfg['nz']}×{cfg['n_xy']}×{cfg['n_xy']} at {cfg['voxel_size'] * 1000:.0f} nm (2× finer simulation
 grid), ROI {cfg['roi_diameter']} µm at {cfg['roi_center']} µm, N0 = {cfg['n0']}, I0 = {i0:.0f} photons per pixel
 ({cfg['photons_per_100nm2']:g} per (10 nm)²). Measured D_full/D_ROI = {ratio:.2f} (paper: 2.3). Data: depth-dependent
 XM-2 35 nm PSF, Poisson noise, uniform illumination. CGLS with the voxel-sensitivity preconditioner
 (`precondition=True`) ≤ {cfg['iterations']} iterations, oracle stop on the ROI PSNR (patience 5);
-`combined_unpreconditioned` is the paper's plain CGNE on the same combined data, for comparison. "deconv" reconstructions model a 2D Gaussian PSF of FWHM = OZW = {OZW_UM * 1000:.0f} nm (Eq. 11–12); the
+`combined_unpreconditioned` is the paper's plain CGNE on the same combined data, for comparison. "deconv" reconstructions model a 2D Gaussian PSF of FWHM = OZW = {OZW_HIGH_RES_UM * 1000:.0f} nm (Eq. 11–12); the
 model repeats the slab's edge rows above and below it (the cell continues there).
 """
     dose_rows = [{"protocol": k, **v} for k, v in dose_summary.items()]
     table = (C.table_markdown(dose_rows, fmt="{:.4g}") + "\n\n"
              + C.table_markdown(rows, fmt="{:.4g}"))
-    md = C.report("Dose maps and dose-optimised sampling (Figs. 4–5)", size, what, table, claims, seconds)
-    paths = C.write_outputs(tx, NAME, rows, lambda p: plot(p, rows, maps, cfg), md)
-    return {"name": NAME, "size": size, "rows": rows, "dose_ratio": ratio, "dose_maps": dose_summary,
-            "claims": claims, "seconds": seconds, "outputs": paths}
+    return {"what": what, "table": table}
+
+
+run = runner(__name__)

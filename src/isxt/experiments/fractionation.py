@@ -11,21 +11,20 @@ CSV ``fractionation.csv``: ``total_photons,n_angles,photons_per_view,psnr,resolu
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
-from .._progress import progress_bar
 
 from .. import metrics
 from ..geometry import ScanGeometry
+from ..optics import OZW_HIGH_RES_UM
 from ..reconstruct import Scan
 from ..simulate import noisy_absorption
 from . import _common as C
+from ._runner import runner, sweep_map
 
 NAME = "fractionation"
-OZW_UM = 0.035
+TITLE = "Dose fractionation (Fig. 12)"
 
-CONFIGS = {
+SIZES = {
     "test": dict(nz=2, n_xy=48, voxel_size=0.08, views=(6, 12, 24, 48), totals=(2e4, 2e7), iterations=40),
     "small": dict(nz=4, n_xy=96, voxel_size=0.04, views=(12, 25, 50, 100, 200), totals=(6e4, 6e5, 6e6),
                   iterations=60),
@@ -35,31 +34,38 @@ CONFIGS = {
 }
 
 
+def _job(job):
+    """One (total dose, views) point: noise from its own seed, oracle CGLS, PSNR and FRC; ``(row, frc)``."""
+    seed, total, na, geometry, clean, setup, cfg = job
+    per_view = total / na
+    y = noisy_absorption(np.exp(-clean.astype(np.float64)), per_view, seed=seed)
+    x, info = C.oracle_reconstruct([Scan(geometry, y)], setup, cfg["iterations"], mask="volume", patience=5)
+    fr = metrics.frc_slices(x, setup.truth, pixel_size_um=cfg["voxel_size"])
+    row = {"total_photons": float(total), "n_angles": int(na), "photons_per_view": float(per_view),
+           "psnr": setup.psnr_volume(x), "resolution_nm": C.resolution_or_nan(fr),
+           "best_iteration": int(info["best_iteration"])}
+    return row, fr
+
+
 def compute(size="small", progress=True, seed=0):
-    cfg = CONFIGS[C.check_size(size)]
+    """Every (total dose, views) point, one sweep item each."""
+    cfg = SIZES[C.check_size(size)]
     n = cfg["n_xy"]
     setup = C.make_setup(cfg["nz"], n, cfg["voxel_size"], roi_diameter=n * cfg["voxel_size"], seed=seed)
     vol, s = setup.volume, cfg["voxel_size"]
-    rows = []
     geoms = {na: ScanGeometry.full_field(vol, na, s) for na in cfg["views"]}
-    clean = {na: C.simulate(setup, g, psf=OZW_UM) for na, g in geoms.items()}
+    jobs = [(setup, g, OZW_HIGH_RES_UM) for g in geoms.values()]
+    ys = sweep_map(C.simulate_job, jobs, progress, f"{NAME}: simulate")
+    clean = dict(zip(geoms, ys))
     jobs = [(t, na) for t in cfg["totals"] for na in cfg["views"]]
-    curves = {}
-    for k, (total, na) in enumerate(progress_bar(jobs, desc=NAME, disable=not progress)):
-        per_view = total / na
-        y = noisy_absorption(np.exp(-clean[na].astype(np.float64)), per_view, seed=seed + k)
-        x, info = C.oracle_reconstruct([Scan(geoms[na], y)], setup, cfg["iterations"], mask="volume", patience=5)
-        fr = metrics.frc_slices(x, setup.truth, pixel_size_um=s)
-        curves[(total, na)] = fr
-        rows.append({
-            "total_photons": float(total), "n_angles": int(na), "photons_per_view": float(per_view),
-            "psnr": setup.psnr_volume(x), "resolution_nm": C.resolution_or_nan(fr),
-            "best_iteration": int(info["best_iteration"]),
-        })
-    return rows, setup, cfg, curves
+    out = sweep_map(_job, [(seed + k, t, na, geoms[na], clean[na], setup, cfg) for k, (t, na) in enumerate(jobs)],
+                    progress, NAME)
+    return {"rows": [row for row, _ in out], "curves": {job: fr for job, (_, fr) in zip(jobs, out)}, "setup": setup,
+            "cfg": cfg}
 
 
-def evaluate_claims(rows, cfg):
+def claims(result):
+    rows, cfg = result["rows"], result["cfg"]
     lo, hi = min(cfg["totals"]), max(cfg["totals"])
     at = lambda t: [r for r in rows if r["total_photons"] == t]  # noqa: E731
     spread_lo = max(r["psnr"] for r in at(lo)) - min(r["psnr"] for r in at(lo))
@@ -85,47 +91,19 @@ def evaluate_claims(rows, cfg):
     }
 
 
-def plot(path, rows, cfg, curves):
-    plt = C.pyplot()
-    totals = cfg["totals"]
-    fig, axes = plt.subplots(1, len(totals) + 1, figsize=(4.2 * (len(totals) + 1), 3.6))
-    for ax, t in zip(axes, totals):
-        for na in cfg["views"]:
-            fr = curves[(t, na)]
-            ax.plot(fr.freq_nyquist, fr.frc, label=f"N_a = {na}")
-        ax.axhline(1 / 7, color="k", ls=":", lw=0.8)
-        ax.set_title(f"total {t:.3g} photons/pixel")
-        ax.set_xlabel("frequency (Nyquist)")
-        ax.set_ylim(-0.05, 1.02)
-    axes[0].set_ylabel("FRC vs phantom")
-    axes[0].legend(fontsize=7)
-    ax = axes[-1]
-    for t in totals:
-        rs = [r for r in rows if r["total_photons"] == t]
-        ax.plot([r["n_angles"] for r in rs], [r["psnr"] for r in rs], "o-", label=f"{t:.3g}")
-    ax.set_xscale("log")
-    ax.set_xlabel("N_a (views at fixed total dose)")
-    ax.set_ylabel("PSNR (dB)")
-    ax.legend(fontsize=7, title="total photons")
-    fig.suptitle("Dose fractionation (paper Fig. 12)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+def plot(path, result):
+    from ..plotting.experiments import fractionation_figure
+
+    fractionation_figure(path, result["rows"], result["cfg"], result["curves"])
 
 
-def run(size="small", out_dir=".", progress=True, force=False):
-    """Run the dose-fractionation experiment and write ``fractionation.csv/.png/.md``."""
-    C.check_size(size)
-    tx = C.prepare_outputs(out_dir, NAME, force)
-    t0 = time.perf_counter()
-    rows, setup, cfg, curves = compute(size, progress)
-    claims = evaluate_claims(rows, cfg)
-    seconds = time.perf_counter() - t0
+def describe(result):
+    rows, cfg = result["rows"], result["cfg"]
     what = f"""
 Cell phantom {cfg['nz']}×{cfg['n_xy']}×{cfg['n_xy']} at {cfg['voxel_size'] * 1000:.0f} nm (2× finer simulation
 grid). Full-field scans with N_a ∈ {list(cfg['views'])} views over 180° at total doses
 {[f'{t:.3g}' for t in cfg['totals']]} photons per pixel (split evenly over the views), band-limited
-(FWHM {OZW_UM * 1000:.0f} nm), Poisson noise, uniform illumination. CGLS ≤ {cfg['iterations']} iterations stopped at
+(FWHM {OZW_HIGH_RES_UM * 1000:.0f} nm), Poisson noise, uniform illumination. CGLS ≤ {cfg['iterations']} iterations stopped at
 the best whole-cell PSNR (patience 5). FRC: in-slice, against the phantom, 1/7 threshold.
 """
     table = C.table_markdown(rows, fmt="{:.4g}")
@@ -135,6 +113,7 @@ pixel and a loss at the sparsest sampling only at 100× that dose. A resolution 
 fell below 1/7 up to the Nyquist frequency: not resolved at this sampling — the resolution is finer than two
 voxels and cannot be measured on this grid, so no number is reported.
 """
-    md = C.report("Dose fractionation (Fig. 12)", size, what, table, claims, seconds, notes)
-    paths = C.write_outputs(tx, NAME, rows, lambda p: plot(p, rows, cfg, curves), md)
-    return {"name": NAME, "size": size, "rows": rows, "claims": claims, "seconds": seconds, "outputs": paths}
+    return {"what": what, "table": table, "notes": notes}
+
+
+run = runner(__name__)

@@ -19,22 +19,21 @@ the squared ratios ``‖x_null‖²/‖x0‖²`` — the quantity of the paper's
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
-
-from .._progress import progress_bar
 
 from ..geometry import ScanGeometry
 from ..nullspace import null_space
 from ..operators import stack
+from ..optics import OZW_HIGH_RES_UM
 from ..projectors import projector
 from ..reconstruct import Scan
 from . import _common as C
+from ._runner import runner, sweep_map
 
 NAME = "nullspace"
-OZW_UM = 0.035
+TITLE = "Null space vs sparse full-field sampling (Fig. 2)"
 
-CONFIGS = {
+SIZES = {
     "test": dict(nz=2, n_xy=64, voxel_size=0.08, roi_diameter=1.92, roi_center=(0.4, -0.3), n_interior=60,
                  n_full=(2, 9, 24), iterations=40, null_iterations=40, tv_n_full=(), tv_iterations=0),
     "small": dict(nz=4, n_xy=128, voxel_size=0.04, roi_diameter=1.92, roi_center=(0.4, -0.3), n_interior=120,
@@ -66,9 +65,24 @@ def _row(method, n_full, setup, x, ns, info):
     }
 
 
+def _job(job):
+    """One reconstruction and its null space: the rows of one sweep item (a TV row beside CGLS where asked)."""
+    method, n_full, scans, setup, cfg = job
+    x, info = C.oracle_reconstruct(scans, setup, cfg["iterations"])
+    op = stack([projector(setup.volume, s.geometry) for s in scans])
+    ns = null_space(op, setup.truth, iterations=cfg["null_iterations"], method="cgls", roi_mask=setup.roi_mask)
+    rows = [_row(method, n_full, setup, x, ns, info)]
+    if method == "combined" and n_full in cfg.get("tv_n_full", ()):  # TV beside CGLS (issue 15)
+        from .tv import tv_reconstruct
+
+        x, info = tv_reconstruct(scans, setup, cfg["tv_iterations"])
+        rows.append(_row("combined_tv", n_full, setup, x, ns, info))
+    return rows
+
+
 def compute(size="small", progress=True, seed=0):
-    """Run the sweep; returns ``(rows, setup, config)``."""
-    cfg = CONFIGS[C.check_size(size)]
+    """Run the sweep: ``{'rows', 'setup', 'cfg'}``."""
+    cfg = SIZES[C.check_size(size)]
     setup = C.make_setup(cfg["nz"], cfg["n_xy"], cfg["voxel_size"], cfg["roi_diameter"], cfg["roi_center"], seed=seed)
     vol, s = setup.volume, cfg["voxel_size"]
     interior = ScanGeometry.interior(vol, cfg["n_interior"], s, cfg["roi_diameter"], cfg["roi_center"])
@@ -76,29 +90,20 @@ def compute(size="small", progress=True, seed=0):
     geoms = {"interior": interior, "dense": dense}
     for n in cfg["n_full"]:
         geoms[f"full{n}"] = ScanGeometry.full_field(vol, n, s)
-    data = {k: C.simulate(setup, g, psf=OZW_UM) for k, g in geoms.items()}
-    scans = {k: Scan(g, data[k], name=k) for k, g in geoms.items()}
-    ops = {k: projector(vol, g) for k, g in geoms.items()}
+    jobs = [(setup, g, OZW_HIGH_RES_UM) for g in geoms.values()]
+    ys = sweep_map(C.simulate_job, jobs, progress, f"{NAME}: simulate")
+    scans = {k: Scan(g, y, name=k) for (k, g), y in zip(geoms.items(), ys)}
 
     jobs = [("interior", 0, ["interior"])]
     jobs += [("combined", n, ["interior", f"full{n}"]) for n in cfg["n_full"]]
     jobs += [("dense", cfg["n_interior"], ["dense"])]
-    rows = []
-    for method, n_full, names in progress_bar(jobs, desc=NAME, disable=not progress):
-        x, info = C.oracle_reconstruct([scans[k] for k in names], setup, cfg["iterations"])
-        ns = null_space(stack([ops[k] for k in names]), setup.truth, iterations=cfg["null_iterations"],
-                        method="cgls", roi_mask=setup.roi_mask)
-        rows.append(_row(method, n_full, setup, x, ns, info))
-        if method == "combined" and n_full in cfg.get("tv_n_full", ()):  # TV beside CGLS (issue 15)
-            from .tv import tv_reconstruct
-
-            x, info = tv_reconstruct([scans[k] for k in names], setup, cfg["tv_iterations"])
-            rows.append(_row("combined_tv", n_full, setup, x, ns, info))
-    return rows, setup, cfg
+    parts = sweep_map(_job, [(m, n, [scans[k] for k in names], setup, cfg) for m, n, names in jobs], progress, NAME)
+    return {"rows": [r for part in parts for r in part], "setup": setup, "cfg": cfg}
 
 
-def evaluate_claims(rows):
+def claims(result):
     """Claims (a) and (b) of the issue, from the sweep's rows."""
+    rows = result["rows"]
     dense = next(r for r in rows if r["method"] == "dense")
     interior = next(r for r in rows if r["method"] == "interior")
     comb = [r for r in rows if r["method"] == "combined"]
@@ -153,57 +158,20 @@ def _paper_table():
         return [{k: float(v) for k, v in r.items()} for r in csv.DictReader(f)]
 
 
-def plot(path, rows, paper=None):
-    plt = C.pyplot()
-    comb = [r for r in rows if r["method"] == "combined"]
-    dense = next(r for r in rows if r["method"] == "dense")
-    interior = next(r for r in rows if r["method"] == "interior")
-    n = [r["n_full"] for r in comb]
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4))
-    a1.plot(n, [r["psnr_roi"] for r in comb], "o-", label="combined, ROI")
-    a1.plot(n, [r["psnr_volume"] for r in comb], "s-", label="combined, cell")
-    a1.axhline(dense["psnr_roi"], color="C0", ls="--", label="dense full, ROI")
-    a1.axhline(dense["psnr_volume"], color="C1", ls="--", label="dense full, cell")
-    a1.axhline(interior["psnr_roi"], color="C2", ls=":", label="interior only, ROI")
-    a1.set_xscale("log")
-    a1.xaxis.set_minor_formatter(plt.NullFormatter())
-    a1.set_xlabel("N_full (sparse full-field views)")
-    a1.set_ylabel("PSNR (dB)")
-    a1.legend(fontsize=8)
-    a2.plot(n, [r["null_roi"] for r in comb], "o-", label="combined, ROI (isxt)")
-    a2.plot(n, [r["null_volume"] for r in comb], "s-", label="combined, volume (isxt)")
-    a2.axhline(dense["null_roi"], color="C0", ls="--", label="dense full, ROI (isxt)")
-    if paper:
-        a2.plot([p["n_full"] for p in paper], [p["xnull_mv_roi"] for p in paper], "o:", color="C0", alpha=0.5,
-                label="combined, ROI (paper)")
-        a2.plot([p["n_full"] for p in paper], [p["xnull_mv"] for p in paper], "s:", color="C1", alpha=0.5,
-                label="combined, volume (paper)")
-    a2.set_xscale("log")
-    a2.set_yscale("log")
-    a2.set_xlabel("N_full")
-    a2.set_ylabel("|x_null|² / |x0|²")
-    a2.legend(fontsize=7)
-    fig.suptitle("Null space and PSNR vs number of sparse full-field views (paper Fig. 2)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+def plot(path, result):
+    from ..plotting.experiments import nullspace_figure
+
+    nullspace_figure(path, result["rows"], _paper_table())
 
 
-def run(size="small", out_dir=".", progress=True, force=False):
-    """Run the Fig. 2 experiment and write ``nullspace.csv/.png/.md``; returns a dict with ``claims``."""
-    C.check_size(size)
-    tx = C.prepare_outputs(out_dir, NAME, force)
-    t0 = time.perf_counter()
-    rows, setup, cfg = compute(size, progress)
-    claims = evaluate_claims(rows)
-    seconds = time.perf_counter() - t0
-    paper = _paper_table()
+def describe(result):
+    rows, cfg = result["rows"], result["cfg"]
     what = f"""
 Cell phantom, {cfg['nz']}×{cfg['n_xy']}×{cfg['n_xy']} voxels of {cfg['voxel_size'] * 1000:.0f} nm (simulated on a
 2× finer grid), ROI diameter {cfg['roi_diameter']} µm at {cfg['roi_center']} µm. Interior scan: {cfg['n_interior']}
 views over 180° on a {round(cfg['roi_diameter'] / cfg['voxel_size'])}-px detector; sparse full-field scans of
 N_full ∈ {list(cfg['n_full'])} views on the same pixel; dense full scan: {cfg['n_interior']} full-field views.
-Band-limited (FWHM {OZW_UM * 1000:.0f} nm) noiseless projections; CGLS ≤ {cfg['iterations']} iterations with
+Band-limited (FWHM {OZW_HIGH_RES_UM * 1000:.0f} nm) noiseless projections; CGLS ≤ {cfg['iterations']} iterations with
 oracle stopping on the ROI PSNR; null space by CGLS ({cfg['null_iterations']} iterations).
 PSNR peak: 99th percentile of the phantom; 'cell' PSNR over the cell's footprint.
 """
@@ -215,6 +183,7 @@ fractions 0.0082 (N_full = 2), 0.0037 (9), 0.0036 (18) against 0.0036 for the de
 at N_full = 2 and within 2 % from N_full = 9; and combined ROI PSNR within 0.03 dB of the dense scan from
 N_full = 9. Compare trends, not values: the phantoms differ.
 """
-    md = C.report("Null space vs sparse full-field sampling (Fig. 2)", size, what, table, claims, seconds, notes)
-    paths = C.write_outputs(tx, NAME, rows, lambda p: plot(p, rows, paper), md)
-    return {"name": NAME, "size": size, "rows": rows, "claims": claims, "seconds": seconds, "outputs": paths}
+    return {"what": what, "table": table, "notes": notes}
+
+
+run = runner(__name__)

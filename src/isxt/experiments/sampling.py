@@ -12,20 +12,20 @@ CSV ``sampling.csv``: ``ozw_nm,power,n_angles`` (+ ``f_cut_per_um``).
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 
 from ..optics import ZonePlate
-from ..sampling import angles_for_power, bowtie_plot
+from ..sampling import angles_for_power
 from . import _common as C
+from ._runner import runner, sweep_map
 
 NAME = "sampling"
+TITLE = "Angular sampling of the band-limited Radon transform (Fig. 11)"
 RADIUS_PX = 400
 PIXEL_UM = 0.02
 PAPER_N = {60: 656, 35: 1256}  # Fig. 11, 98 % of the OTF power
 
-CONFIGS = {
+SIZES = {
     "test": dict(ozw_nm=(35, 60), powers=(0.9, 0.98)),
     "small": dict(ozw_nm=(25, 35, 40, 50, 60), powers=(0.8, 0.9, 0.95, 0.98, 0.99)),
     "paper": dict(ozw_nm=(20, 25, 30, 35, 40, 45, 50, 60), powers=(0.5, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995)),
@@ -38,13 +38,15 @@ def _row(config):
     return {"ozw_nm": int(ozw), "power": float(power), "n_angles": int(n), "f_cut_per_um": float(f_cut)}
 
 
-def compute(size="small"):
-    cfg = CONFIGS[C.check_size(size)]
-    rows = C.sweep_map(_row, [(ozw, power) for ozw in cfg["ozw_nm"] for power in cfg["powers"]])
-    return rows, cfg
+def compute(size="small", progress=True, seed=0):
+    """The views needed for every lens and power fraction (analytic; ``seed`` is unused)."""
+    cfg = SIZES[C.check_size(size)]
+    rows = sweep_map(_row, [(ozw, power) for ozw in cfg["ozw_nm"] for power in cfg["powers"]], progress, NAME)
+    return {"rows": rows, "cfg": cfg}
 
 
-def evaluate_claims(rows):
+def claims(result):
+    rows = result["rows"]
     claims = {}
     got = {ozw: next((r["n_angles"] for r in rows if r["ozw_nm"] == ozw and abs(r["power"] - 0.98) < 1e-9), None)
            for ozw in PAPER_N}
@@ -74,25 +76,23 @@ def evaluate_claims(rows):
     return claims
 
 
-def run(size="small", out_dir=".", progress=True, force=False):
-    """Compute the table and write ``sampling.csv/.png/.md`` (the PNG is the Fig. 11 bow-tie of the 60 nm lens)."""
-    C.check_size(size)
-    tx = C.prepare_outputs(out_dir, NAME, force)
-    t0 = time.perf_counter()
-    rows, cfg = compute(size)
-    claims = evaluate_claims(rows)
-    seconds = time.perf_counter() - t0
+def describe(result):
+    cfg = result["cfg"]
     what = f"""
 `isxt.sampling.angles_for_power` for OZW ∈ {list(cfg['ozw_nm'])} nm and OTF power fractions
 {list(cfg['powers'])}, object radius {RADIUS_PX} px of {PIXEL_UM * 1000:.0f} nm (the paper's 801-px field), the
 paper's OTF convention (cut-off 1.22/OZW). The figure is the OTF-limited bow-tie of the 60 nm lens with the
 cumulative captured power for the 60 and 35 nm lenses (Fig. 11).
 """
-    table = C.table_markdown(rows, ["ozw_nm", "power", "n_angles", "f_cut_per_um"], fmt="{:.4g}")
-    md = C.report("Angular sampling of the band-limited Radon transform (Fig. 11)", size, what, table, claims, seconds)
+    table = C.table_markdown(result["rows"], ["ozw_nm", "power", "n_angles", "f_cut_per_um"], fmt="{:.4g}")
+    return {"what": what, "table": table}
 
-    def plot(path):
-        bowtie_plot(ZonePlate.xm2(60), path, radius_px=RADIUS_PX, n_u=2 * RADIUS_PX + 1, pixel_size_um=PIXEL_UM)
 
-    paths = C.write_outputs(tx, NAME, rows, plot, md)
-    return {"name": NAME, "size": size, "rows": rows, "claims": claims, "seconds": seconds, "outputs": paths}
+def plot(path, result):
+    """The Fig. 11 bow-tie of the 60 nm lens."""
+    from ..plotting.analysis import bowtie_plot
+
+    bowtie_plot(ZonePlate.xm2(60), path, radius_px=RADIUS_PX, n_u=2 * RADIUS_PX + 1, pixel_size_um=PIXEL_UM)
+
+
+run = runner(__name__)

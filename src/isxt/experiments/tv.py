@@ -24,17 +24,19 @@ from __future__ import annotations
 
 import time
 
-from .._progress import progress_bar
 
 from ..geometry import ScanGeometry
+from ..optics import OZW_HIGH_RES_UM
 from ..reconstruct import Scan, reconstruct
+from .._progress import progress_bar
 from . import _common as C
+from ._runner import runner, sweep_map
 
 NAME = "tv"
-OZW_UM = 0.035
+TITLE = "TV with the automatic weight vs oracle-stopped CGLS"
 SWEEP = (1 / 8, 1 / 4, 1 / 2, 1.0, 2.0, 4.0, 8.0)
 
-CONFIGS = {
+SIZES = {
     "test": dict(nz=2, n_xy=40, voxel_size=0.05, roi_diameter=1.0, roi_center=(0.2, -0.15), n_interior=30,
                  n_full=3, photons_per_100nm2=150.0, cgls_iterations=30, tv_iterations=30, sweep=False),
     "small": dict(nz=2, n_xy=64, voxel_size=0.04, roi_diameter=1.2, roi_center=(0.2, -0.15), n_interior=60,
@@ -53,7 +55,7 @@ def _cases(setup, cfg, seed):
     dense = ScanGeometry.full_field(vol, cfg["n_interior"], s)
 
     def scan(g, photons, k, name):
-        y = C.simulate(setup, g, psf=OZW_UM, photons=photons, seed=seed + k)
+        y = C.simulate(setup, g, psf=OZW_HIGH_RES_UM, photons=photons, seed=seed + k)
         return Scan(g, y, name=name, photons=photons)
 
     cases = {}
@@ -77,33 +79,41 @@ def tv_reconstruct(scans, setup, iterations):
                "tv_weight_rule": info["tv_weight_rule"], "seconds": time.perf_counter() - t0}
 
 
-def compute(size="small", progress=True, seed=0):
-    cfg = CONFIGS[C.check_size(size)]
-    setup = C.make_setup(cfg["nz"], cfg["n_xy"], cfg["voxel_size"], cfg["roi_diameter"], cfg["roi_center"], seed=seed)
-    cases, i0 = _cases(setup, cfg, seed)
+def _case(job):
+    """The rows of one case: oracle CGLS, TV with the automatic λ and, where asked, the λ sweep around it."""
+    case, scans, setup, cfg, progress = job
     rows = []
 
-    def row(case, method, x, lam, iterations, seconds):
+    def row(method, x, lam, iterations, seconds):
         rows.append({"case": case, "method": method, "tv_weight": float(lam), "psnr_roi": setup.psnr_roi(x),
                      "psnr_volume": setup.psnr_volume(x), "iterations": int(iterations), "seconds": float(seconds)})
 
-    for case, scans in progress_bar(cases.items(), desc=NAME, disable=not progress):
-        x, info = C.oracle_reconstruct(scans, setup, cfg["cgls_iterations"], patience=5, precondition=True)
-        row(case, "cgls_oracle", x, float("nan"), info["best_iteration"], info["seconds"])
-        t0 = time.perf_counter()
-        x, info = reconstruct(scans, setup.volume, method="tv", iterations=cfg["tv_iterations"], return_info=True)
-        row(case, "tv_auto", x, info["tv_weight"], info["iterations"], time.perf_counter() - t0)
-        if cfg["sweep"] and case.startswith("combined") and "dose/4" not in case:
-            lam = info["tv_weight"]
-            for f in progress_bar(SWEEP, desc="λ sweep", disable=not progress, leave=False):
-                t0 = time.perf_counter()
-                x, inf = reconstruct(scans, setup.volume, method="tv", iterations=cfg["tv_iterations"],
-                                     tv_weight=lam * f, return_info=True)
-                row(case, f"tv_sweep×{f:g}", x, lam * f, inf["iterations"], time.perf_counter() - t0)
-    return rows, setup, cfg, i0
+    x, info = C.oracle_reconstruct(scans, setup, cfg["cgls_iterations"], patience=5, precondition=True)
+    row("cgls_oracle", x, float("nan"), info["best_iteration"], info["seconds"])
+    t0 = time.perf_counter()
+    x, info = reconstruct(scans, setup.volume, method="tv", iterations=cfg["tv_iterations"], return_info=True)
+    row("tv_auto", x, info["tv_weight"], info["iterations"], time.perf_counter() - t0)
+    if cfg["sweep"] and case.startswith("combined") and "dose/4" not in case:
+        lam = info["tv_weight"]  # the sweep brackets this case's automatic λ, so it stays inside the item
+        for f in progress_bar(SWEEP, desc="λ sweep", disable=not progress, leave=False):
+            t0 = time.perf_counter()
+            x, inf = reconstruct(scans, setup.volume, method="tv", iterations=cfg["tv_iterations"],
+                                 tv_weight=lam * f, return_info=True)
+            row(f"tv_sweep×{f:g}", x, lam * f, inf["iterations"], time.perf_counter() - t0)
+    return rows
 
 
-def evaluate_claims(rows, cfg):
+def compute(size="small", progress=True, seed=0):
+    """The three cases, one sweep item each."""
+    cfg = SIZES[C.check_size(size)]
+    setup = C.make_setup(cfg["nz"], cfg["n_xy"], cfg["voxel_size"], cfg["roi_diameter"], cfg["roi_center"], seed=seed)
+    cases, i0 = _cases(setup, cfg, seed)
+    parts = sweep_map(_case, [(c, scans, setup, cfg, progress) for c, scans in cases.items()], progress, NAME)
+    return {"rows": [r for part in parts for r in part], "setup": setup, "cfg": cfg, "i0": i0}
+
+
+def claims(result):
+    rows, cfg = result["rows"], result["cfg"]
     get = {(r["case"], r["method"]): r for r in rows}
     comb, quarter = f"combined N_full={cfg['n_full']}", f"combined N_full={cfg['n_full']}, dose/4"
     gain = {c: get[(c, "tv_auto")]["psnr_roi"] - get[(c, "cgls_oracle")]["psnr_roi"]
@@ -132,47 +142,24 @@ def evaluate_claims(rows, cfg):
     return claims
 
 
-def plot(path, rows, cfg):
-    plt = C.pyplot()
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.8))
-    cases = list(dict.fromkeys(r["case"] for r in rows))
-    for i, m in enumerate(("cgls_oracle", "tv_auto")):
-        vals = [next(r["psnr_roi"] for r in rows if r["case"] == c and r["method"] == m) for c in cases]
-        a1.bar([j + 0.4 * i for j in range(len(cases))], vals, width=0.4, label=m)
-    a1.set_xticks([j + 0.2 for j in range(len(cases))], cases, fontsize=7)
-    a1.set_ylabel("ROI PSNR (dB)")
-    a1.legend(fontsize=8)
-    sweep = sorted((r for r in rows if r["method"].startswith("tv_sweep")), key=lambda r: r["tv_weight"])
-    if sweep:
-        a2.semilogx([r["tv_weight"] for r in sweep], [r["psnr_roi"] for r in sweep], "o-", label="sweep")
-        auto = next(r for r in rows if r["case"] == sweep[0]["case"] and r["method"] == "tv_auto")
-        a2.axvline(auto["tv_weight"], color="r", ls="--", label="automatic λ")
-        a2.set_xlabel("λ")
-        a2.set_ylabel("ROI PSNR (dB)")
-        a2.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+def plot(path, result):
+    from ..plotting.experiments import tv_figure
+
+    tv_figure(path, result["rows"], result["cfg"])
 
 
-def run(size="small", out_dir=".", progress=True, force=False):
-    """Run the TV study and write ``tv.csv/.png/.md``; returns a dict with ``claims``."""
-    C.check_size(size)
-    tx = C.prepare_outputs(out_dir, NAME, force)
-    t0 = time.perf_counter()
-    rows, setup, cfg, i0 = compute(size, progress)
-    claims = evaluate_claims(rows, cfg)
-    seconds = time.perf_counter() - t0
+def describe(result):
+    rows, cfg, i0 = result["rows"], result["cfg"], result["i0"]
     what = f"""
 Cell phantom {cfg['nz']}×{cfg['n_xy']}×{cfg['n_xy']} at {cfg['voxel_size'] * 1000:.0f} nm (2× finer simulation grid),
 ROI {cfg['roi_diameter']} µm at {cfg['roi_center']} µm; interior scan of {cfg['n_interior']} views plus
 N_full = {cfg['n_full']} full views, at I0 = {i0:.0f} photons per pixel and at I0/4; dense full scan of
-{cfg['n_interior']} views at I0. Gaussian PSF (FWHM {OZW_UM * 1000:.0f} nm) and Poisson noise in the data, not in the
+{cfg['n_interior']} views at I0. Gaussian PSF (FWHM {OZW_HIGH_RES_UM * 1000:.0f} nm) and Poisson noise in the data, not in the
 model. CGLS: sensitivity-preconditioned, ≤ {cfg['cgls_iterations']} iterations, oracle stop on the ROI PSNR.
 TV: `reconstruct(method="tv")`, x ≥ 0, {cfg['tv_iterations']} PDHG iterations per solve, λ by the discrepancy
 principle.
 """
-    md = C.report("TV with the automatic weight vs oracle-stopped CGLS", size, what,
-                  C.table_markdown(rows, fmt="{:.4g}"), claims, seconds)
-    paths = C.write_outputs(tx, NAME, rows, lambda p: plot(p, rows, cfg), md)
-    return {"name": NAME, "size": size, "rows": rows, "claims": claims, "seconds": seconds, "outputs": paths}
+    return {"what": what, "table": C.table_markdown(rows, fmt="{:.4g}")}
+
+
+run = runner(__name__)

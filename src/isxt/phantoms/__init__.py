@@ -4,6 +4,8 @@
 * :func:`cell_phantom` — a eukaryotic cell with its organelles.
 * :func:`bacteria_phantom` — a cluster of rod-shaped bacteria.
 * :func:`load_phantom` — a user volume from MRC, TIFF or NumPy files.
+* :func:`fine_and_coarse` — any of them on a 2× finer simulation grid and its block mean;
+  :func:`cell_slab`, a simple synthetic slab.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from .base import LABELS, Phantom, phantom_from_labels
 from .capillary import Capillary, default_capillary
 from .cell import cell_phantom
 from .load import load_phantom
+from .synthetic import PHANTOMS, FineAndCoarse, block_mean, cell_slab, fine_and_coarse
 from .materials import COMPONENTS, DEFAULT_MATERIALS, Material, lac, lac_table, wavelength_um
 
 __all__ = [
@@ -24,6 +27,11 @@ __all__ = [
     "cell_phantom",
     "bacteria_phantom",
     "load_phantom",
+    "PHANTOMS",
+    "FineAndCoarse",
+    "fine_and_coarse",
+    "block_mean",
+    "cell_slab",
     "COMPONENTS",
     "DEFAULT_MATERIALS",
     "Material",

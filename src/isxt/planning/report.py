@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from .core import MIN_TRANSMITTED, TOLERANCE_DB
 from .protocol import MIN_ANCHORS
 
@@ -142,46 +140,6 @@ def plan_markdown(p, simulated=False):
 
 def plot_plan(p, path):
     """Dose map, predicted ROI PSNR against N_full, and the angular layout, side by side."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+    from ..plotting.analysis import plot_plan as draw
 
-    fig = Figure(figsize=(15, 4.4), layout="constrained")
-    FigureCanvasAgg(fig)
-    ax1 = fig.add_subplot(1, 3, 1)
-    if p.dose_map is not None:
-        scale, unit = (1e6, "MGy") if float(np.max(p.dose_map)) >= 1e5 else (1.0, "Gy")
-        im = ax1.imshow(p.dose_map / scale, cmap="inferno", origin="lower")
-        fig.colorbar(im, ax=ax1, shrink=0.85, label=f"dose ({unit})")
-    ax1.set_title(f"dose, {p.n_interior} interior + {p.n_full} sparse", fontsize=9)
-    ax1.set_axis_off()
-    ax2 = fig.add_subplot(1, 3, 2)
-    if p.sweep:
-        ax2.plot([r["n_full"] for r in p.sweep], [r["psnr_roi"] for r in p.sweep], "o-", label="noiseless")
-    if p.equal_dose:
-        ax2.plot([r["n_full"] for r in p.equal_dose], [r["psnr_roi"] for r in p.equal_dose], "s-", label="equal dose")
-    if not math.isnan(p.predicted_full_scan_roi_psnr_db):
-        ax2.axhline(p.predicted_full_scan_roi_psnr_db, color="r", ls="--", label="full scan, equal dose")
-    dense = p.inputs.get("dense_psnr_noiseless_db", float("nan"))
-    if not math.isnan(dense):
-        ax2.axhline(dense - TOLERANCE_DB, color="C0", ls=":", label=f"dense − {TOLERANCE_DB} dB")
-    ax2.axvline(p.n_full, color="k", ls=":", label=f"N_full = {p.n_full}")
-    ax2.axvline(p.n_full_anchors, color="0.6", ls="-.", lw=0.8, label=f"{MIN_ANCHORS} anchors")
-    if not (p.sweep or p.equal_dose):
-        ax2.text(0.5, 0.5, "--quick: no reconstructions", ha="center", va="center", transform=ax2.transAxes)
-    ax2.set_xscale("log")
-    ax2.set_xlabel("N_full")
-    ax2.set_ylabel("ROI PSNR (dB)")
-    ax2.legend(fontsize=7)
-    ax2.set_title("predicted quality against N_full", fontsize=9)
-    ax3 = fig.add_subplot(1, 3, 3, projection="polar")
-    th_i = np.radians(p.interior_angles_deg)
-    ax3.vlines(th_i, 0.55, 0.8, color="C0", lw=0.3, label=f"{p.n_interior} interior")
-    th_s = np.radians(p.sparse_angles_deg)
-    ax3.vlines(th_s, 0.8, 1.0, color="C3", lw=1.5, label=f"{p.n_full} sparse (on interior angles)")
-    ax3.set_thetamax(180)
-    ax3.set_yticks([])
-    ax3.set_ylim(0, 1.0)
-    ax3.legend(fontsize=7, loc="lower center", bbox_to_anchor=(0.5, -0.25))
-    ax3.set_title("angular layout (180°)", fontsize=9)
-    fig.savefig(path, dpi=100)
-    return path
+    return draw(p, path)
