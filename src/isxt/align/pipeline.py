@@ -15,7 +15,7 @@ import numpy as np
 from .full_field import align_full_field
 from .interior import align_interior
 from .quality import AlignmentResult
-from .refine import combined_residual, default_volume, refine_interior
+from .refine import combined_residual, default_volume, recover_views, refine_interior
 
 __all__ = ["align_acquisition", "guard_line"]
 
@@ -57,6 +57,8 @@ def align_acquisition(full, interiors, *, volume=None, full_iterations=3, refine
         for s in interiors
     ]
     volume = default_volume(full.geometry, [s.geometry for s in interiors]) if volume is None else volume
+    full_model = dataclasses.replace(full, geometry=full_aligned)
+    its = [recover_views(full_model, s, r, volume=volume, backend=backend) for s, r in zip(interiors, its)]
     if refine and interiors:
         shifts, rinfo = refine_interior(dataclasses.replace(full, geometry=full_aligned), list(interiors), its,
                                         volume=volume, rounds=refine, backend=backend, progress=progress)
