@@ -114,7 +114,7 @@ def _subset(scan, views):
     if not views:
         return scan
     views = np.asarray(views, dtype=int)
-    return dataclasses.replace(scan, geometry=scan.geometry.subset(views), data=np.asarray(scan.data)[views])
+    return dataclasses.replace(scan, geometry=scan.geometry[views], data=np.asarray(scan.data)[views])
 
 
 def _pair_shift(fixed, moving, mask, radius_px, smooth_px, highpass_px, search_px, center=(0, 0)):

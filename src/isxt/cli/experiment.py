@@ -47,4 +47,8 @@ def run(args):
     seconds = result.get("seconds")
     took = f" in {seconds:.1f} s" if isinstance(seconds, float) else ""
     print(f"wrote {args.name}.csv, {args.name}.png, {args.name}.md to {args.out}/{took}")
+    failed = [name for name, c in claims.items() if not c["passed"]]
+    if failed:  # the brief: a claim that fails makes its command exit non-zero
+        print(f"{len(failed)} of {len(claims)} claims FAILED: {', '.join(failed)}")
+        return 1
     return 0
