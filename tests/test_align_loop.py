@@ -72,12 +72,17 @@ def _roi_error(volume_file, truth, mask):
     return float(np.linalg.norm((x - truth)[mask]) / np.linalg.norm(truth[mask]))
 
 
-def _align_then_reconstruct(acq, root):
+def _roi_errors_aligned_and_plain(acq, root, truth_file):
+    """``isxt align -o al`` + ``isxt reconstruct -o al``, and ``isxt reconstruct --no-shifts``: the ROI errors."""
     from isxt.cli import main
+    from isxt.io import read_volume
 
     assert main(["align", str(acq), "-o", str(root / "al")]) == 0
     assert main(["reconstruct", str(acq), "-o", str(root / "al"), "--no-progress"]) == 0
     assert main(["reconstruct", str(acq), "-o", str(root / "plain"), "--no-shifts", "--no-progress"]) == 0
+    _, mask = _interior_roi(acq)
+    truth = read_volume(truth_file)[0]
+    return tuple(_roi_error(root / d / "volume.mrc", truth, mask) for d in ("al", "plain"))
 
 
 def _interior_roi(acq_path):
@@ -96,29 +101,18 @@ def _interior_roi(acq_path):
 def test_aligned_noiseless_undisplaced_data_are_not_damaged(tmp_path):
     """isxt align then isxt reconstruct: ROI error within 2 % (relative) of the unaligned reconstruction's."""
     from isxt.cli import main
-    from isxt.io import read_volume
 
     root = tmp_path / "A"
     assert main(["simulate", "--size", "test", "--rows", "12", "--roi-center", "0.6", "-0.4", "-o", str(root)]) == 0
-    acq = root / "acquisition.toml"
-    _align_then_reconstruct(acq, root)
-    _, mask = _interior_roi(acq)
-    truth = read_volume(root / "truth.mrc")[0]
-    e_al, e_plain = (_roi_error(root / d / "volume.mrc", truth, mask) for d in ("al", "plain"))
+    e_al, e_plain = _roi_errors_aligned_and_plain(root / "acquisition.toml", root, root / "truth.mrc")
     assert abs(e_al - e_plain) <= 0.02 * e_plain, (e_al, e_plain)
 
 
 @pytest.mark.slow
 def test_isxt_align_does_not_harm_the_shipped_example(tmp_path):
-    from isxt.io import read_volume
-
     root = tmp_path / "ex"
     shutil.copytree(ROOT / "examples" / "combined_small", root)
-    acq = root / "acquisition.toml"
-    _align_then_reconstruct(acq, root)
-    _, mask = _interior_roi(acq)
-    truth = read_volume(root / "phantom.mrc")[0]
-    e_al, e_plain = (_roi_error(root / d / "volume.mrc", truth, mask) for d in ("al", "plain"))
+    e_al, e_plain = _roi_errors_aligned_and_plain(root / "acquisition.toml", root, root / "phantom.mrc")
     assert abs(e_al - e_plain) <= 0.02 * e_plain, (e_al, e_plain)
 
 
