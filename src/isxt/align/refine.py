@@ -210,7 +210,7 @@ def refine_interior(full, interiors, results, *, volume=None, rounds=4, cgls_ite
 
 
 def recover_views(full, interior, result, *, volume=None, cgls_iterations=15, smooth_px=0.7, highpass_px=3.0,
-                  min_score_rel=0.8, outlier_px=None, backend="numba"):
+                  min_score_rel=0.8, min_gain=0.1, outlier_px=None, backend="numba"):
     """Re-register views the anchor step could not place (``lowcorr``, ``outlier``) over a wide window.
 
     A stage jump moves one view beyond the anchor step's search window: its
@@ -220,9 +220,13 @@ def recover_views(full, interior, result, *, volume=None, cgls_iterations=15, sm
     nominal geometry; each flagged view is registered to its re-projection
     over ``±cols/2`` (``±rows/3``). A peak whose NCC reaches
     ``min_score_rel`` × the median NCC of the placed views (registered the
-    same way, within ±2 px of their shifts) is accepted: the view keeps that
+    same way, within ±2 px of their shifts), and beats the NCC where the
+    neighbours put the view (interpolation in angle) by ``min_gain``, is
+    accepted: the view keeps that
     shift and is flagged ``outlier`` when it departs from its neighbours by
-    more than ``outlier_px`` (a jump, recovered), ``ok`` otherwise.
+    more than ``outlier_px`` (a jump, recovered), ``ok`` otherwise. A view
+    that is not recovered but matches the model where its neighbours put it
+    is ``ok`` there; any other keeps its flag and an interpolated shift.
 
     Returns
     -------
@@ -258,11 +262,17 @@ def recover_views(full, interior, result, *, volume=None, cgls_iterations=15, sm
     sig, mask, _ = registration_filter((rows, cols), highpass_px, R)
     wide = (max(R + 2, rows // 3), max(R + 2, cols // 2))
     recovered = {}
+    between = interpolate_flagged(result.angles, t, np.isin(np.arange(n), todo))  # what the neighbours say
     for i in todo:
         nmap = ncc_map(bandpass(reproj[i], smooth_px, sig), bandpass(data[i], smooth_px, sig), max_shift=wide,
-                       center=np.round(t[i]), moving_mask=mask)
+                       center=np.round(between[i]), moving_mask=mask)
         coarse, score = nmap.best()
-        if not score >= floor:
+        at_between = np.nan_to_num(nmap.at(between[i]), nan=-1.0)
+        # a jump is a clear peak away from where the neighbours put the view, not a noise bump beside it
+        if not (score >= floor and score - at_between >= min_gain):
+            if at_between >= floor:  # where the neighbours put it, the view matches the model: placed
+                flags[i] = "ok"
+                t[i] = between[i]
             continue
         spline = nmap.spline(coarse, R)
         t[i], score = spline.peak(start=coarse)
