@@ -39,13 +39,13 @@ NAME = "alignment"
 
 #: per size: grid, scans, the sweep; ``offsets`` in fractions of the cell radius
 CONFIGS = {
-    "test": {"nz": 12, "n_xy": 48, "voxel": 0.05, "n_interior": 24, "diameters": (1.2,), "anchors": (8,),
+    "test": {"nz": 16, "rows": 10, "n_xy": 48, "voxel": 0.05, "n_interior": 24, "diameters": (1.2,), "anchors": (8,),
              "offsets": ((0.5, 0.0),), "photons": (5000.0,), "drift": 2.0, "jitter": 0.5, "iterations": 15,
              "refine": 2},
-    "small": {"nz": 12, "n_xy": 64, "voxel": 0.05, "n_interior": 40, "diameters": (1.6, 1.2), "anchors": (10, 5),
+    "small": {"nz": 18, "rows": 12, "n_xy": 64, "voxel": 0.05, "n_interior": 40, "diameters": (1.6, 1.2), "anchors": (10, 5),
               "offsets": ((0.0, 0.0), (0.25, 0.0), (0.5, 0.0), (0.75, 0.0), (0.0, 0.25), (0.0, 0.5), (0.0, 0.75)),
               "photons": (5000.0, None), "drift": 3.0, "jitter": 1.0, "iterations": 20, "refine": 4},
-    "paper": {"nz": 16, "n_xy": 96, "voxel": 0.05, "n_interior": 60, "diameters": (2.0, 1.4), "anchors": (20, 10, 5),
+    "paper": {"nz": 24, "rows": 16, "n_xy": 96, "voxel": 0.05, "n_interior": 60, "diameters": (2.0, 1.4), "anchors": (20, 10, 5),
               "offsets": ((0.0, 0.0), (0.25, 0.0), (0.5, 0.0), (0.75, 0.0), (0.0, 0.25), (0.0, 0.5), (0.0, 0.75)),
               "photons": (5000.0, 1000.0, None), "drift": 4.0, "jitter": 1.0, "iterations": 25, "refine": 4},
 }
@@ -89,10 +89,13 @@ def run_case(case, cfg, seed=0):
     centre = (case["offset"][0] * radius, case["offset"][1] * radius)
     setup = C.make_setup(cfg["nz"], cfg["n_xy"], s, case["diameter"], roi_center=centre, seed=seed)
     ni, ns = cfg["n_interior"], int(case["anchors"])
-    it = ScanGeometry.interior(setup.volume, ni, s, case["diameter"], centre)
+    # the interior rows stay inside the slab when they drift (a real sample continues beyond them)
+    it = ScanGeometry.interior(setup.volume, ni, s, case["diameter"], centre, rows=cfg["rows"])
     step = max(ni // ns, 1)
-    sp = ScanGeometry.full_field(setup.volume, ni, 2 * s)[np.arange(0, ni, step)[:ns]]
     scale = 1.0 if case["displaced"] else 0.0
+    # the full field sees the whole sample, also along z: rows beyond the slab for the vertical drift
+    rows_full = int(np.ceil(cfg["nz"] / 2 + 2 * np.ceil(scale * cfg["drift"] / 2 + 1)))
+    sp = ScanGeometry.full_field(setup.volume, ni, 2 * s, rows=rows_full)[np.arange(0, ni, step)[:ns]]
     ti = make_displacement(ni, scale * cfg["drift"], scale * cfg["jitter"], seed=seed + 11).shifts_px * s
     ts = make_displacement(sp.n_angles, scale * cfg["drift"] / 2, scale * cfg["jitter"] / 2,
                            seed=seed + 12).shifts_px * 2 * s
@@ -179,7 +182,7 @@ def run(size="small", out_dir=".", progress=True, force=False):
     claims = evaluate_claims(rows)
     seconds = time.perf_counter() - t0
     what = f"""
-Cell phantom {cfg['nz']}×{cfg['n_xy']}² voxels of {cfg['voxel'] * 1000:.0f} nm, data simulated on the 2× finer
+Cell phantom {cfg['nz']}×{cfg['n_xy']}² voxels (interior detector {cfg['rows']} rows, inside the slab) of {cfg['voxel'] * 1000:.0f} nm, data simulated on the 2× finer
 grid with Poisson noise (photons per pixel in the table; NaN: noiseless). Interior scan of {cfg['n_interior']} views
 (180°) at the voxel pixel; sparse full-field scan at 2× pixel on every k-th interior angle (the anchors).
 Displaced cases: random walk up to {cfg['drift']} px plus ±{cfg['jitter']} px jitter (interior pixels; half that in
