@@ -141,8 +141,8 @@ def test_alignment_study_runs_on_the_cell_and_its_claims_set_the_exit_status(stu
             assert float(r["psnr_aligned"]) >= float(r["psnr_none"]) - 0.05
 
 
-@pytest.mark.xfail(strict=True, reason="issue 10 not finished: interior alignment between anchors is 1-3 px on a "
-                                       "12-row cell stack (targets < 0.2 / < 0.5 px); see docs/alignment.md")
+@pytest.mark.xfail(strict=True, reason="issue 10 not finished: interior alignment is 0.5-2.4 px on the study's "
+                                       "10-row cell stacks (targets < 0.2 / < 0.5 px); see docs/alignment.md")
 def test_alignment_study_meets_the_issue_targets(study):
     code, _, md = study
     assert code == 0 and "**FAIL**" not in md
