@@ -21,7 +21,7 @@ from isxt.align import (
     write_shifts_csv,
 )
 from isxt.errors import InputError
-from isxt.experiments.alignment import blob_cell_phantom, rms_px, simulate_combined
+from _align_blob import blob_cell_phantom, rms_px, simulate_combined
 from isxt.geometry import ScanGeometry, VolumeGeometry
 from isxt.projectors import projector
 

@@ -15,8 +15,6 @@ from isxt.experiments import _runner as R
 from isxt.experiments._common import claim
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "isxt"
-# Owned by the alignment rewrite (issue 10), which moves their figures into isxt.plotting.
-NOT_YET_MOVED = {"align/shifts_io.py", "experiments/alignment.py"}
 
 
 def _fake(verdicts=(True,), fail_in=None):
@@ -102,8 +100,6 @@ def test_every_experiment_declares_the_runner_interface():
     from isxt.experiments import get, names
 
     for name in names():
-        if name == "alignment":  # being rewritten onto the runner (issue 10)
-            continue
         mod = get(name)
         assert mod.NAME == name and set(mod.SIZES) == set(R.SIZES), name
         for attr in ("compute", "claims", "plot", "describe", "run"):
@@ -125,11 +121,11 @@ def _matplotlib_importers():
 def test_only_plotting_imports_matplotlib():
     found = _matplotlib_importers()
     assert any(rel.startswith("plotting/") for rel in found)  # the scan itself sees imports
-    outside = {rel: line for rel, line in found.items() if not rel.startswith("plotting/") and rel not in NOT_YET_MOVED}
+    outside = {rel: line for rel, line in found.items() if not rel.startswith("plotting/")}
     assert outside == {}, f"matplotlib imported outside isxt.plotting: {outside}"
     uses = [p.relative_to(SRC).as_posix() for p in SRC.rglob("*.py")
             if 'matplotlib.use("Agg")' in p.read_text(encoding="utf-8")]
-    assert sorted(set(uses) - NOT_YET_MOVED) == ["plotting/__init__.py"]
+    assert sorted(uses) == ["plotting/__init__.py"]
 
 
 def test_core_modules_import_without_matplotlib():

@@ -14,10 +14,45 @@ import numpy as np
 
 from .full_field import align_full_field
 from .interior import align_interior
-from .quality import AlignmentResult
-from .refine import combined_residual, default_volume, refine_interior
+from .quality import AlignmentResult, interpolate_flagged, outlier_views
+from .refine import combined_residual, default_volume, recover_views, refine_interior
 
-__all__ = ["align_acquisition", "guard_line"]
+__all__ = ["align_acquisition", "anchor_interpolation", "guard_line"]
+
+
+def anchor_interpolation(result, outlier_px):
+    """The anchor-only candidate: anchored views at their anchor observations, the others interpolated in angle.
+
+    Views between anchors rest on neighbour pairs, which parallax (in ``u``)
+    and a short stack (in ``v``) can bias by pixels; where they do, the
+    anchors alone, interpolated, fit the data better (the combined misfit
+    decides, :func:`align_acquisition`). Views recovered from a jump
+    (``info["recovered"]``) keep their own shift. ``outlier`` flags are set
+    again on the new shifts (departure from the neighbours' median above
+    ``outlier_px`` pixels).
+    """
+    p = result.pixel_size
+    t = np.array(result.shifts, dtype=np.float64)[:, ::-1] / p
+    sums = np.zeros_like(t)
+    counts = np.zeros(len(t))
+    for i, a in result.info.get("anchor_obs_px", []):
+        sums[i] += a
+        counts[i] += 1
+    usable = np.array([f in ("ok", "outlier") for f in result.flags])
+    known = (counts > 0) & usable
+    t[known] = sums[known] / np.maximum(counts[known, None], 1)
+    if known.sum() < 2:
+        return result
+    recovered = np.isin(np.arange(len(t)), list(result.info.get("recovered", {}))) & usable & ~known
+    own = t[recovered]
+    t = interpolate_flagged(result.angles, t, ~known)  # a jump is no node for its neighbours
+    t[recovered] = own
+    jumps = outlier_views(result.angles, t, outlier_px)
+    flags = [("outlier" if j else "ok") if f in ("ok", "outlier") else f for f, j in zip(result.flags, jumps)]
+    for i in np.flatnonzero(~known & ~recovered):  # placed by interpolation: re-examined by recover_views
+        if result.flags[i] in ("lowcorr", "outlier"):
+            flags[i] = "lowcorr"
+    return dataclasses.replace(result, shifts=t[:, ::-1] * p, flags=flags, info={**result.info, "candidate": "anchors"})
 
 
 def align_acquisition(full, interiors, *, volume=None, full_iterations=3, refine=4, guard=True, use_mirrors=True,
@@ -57,18 +92,34 @@ def align_acquisition(full, interiors, *, volume=None, full_iterations=3, refine
         for s in interiors
     ]
     volume = default_volume(full.geometry, [s.geometry for s in interiors]) if volume is None else volume
+    full_model = dataclasses.replace(full, geometry=full_aligned)
+    its = [recover_views(full_model, s, r, volume=volume, backend=backend) for s, r in zip(interiors, its)]
+    alt = [anchor_interpolation(r, 0.1 * s.geometry.cols) for s, r in zip(interiors, its)]
+    # a jump again, against the model of the anchor-only shifts (the chain's errors would bias it)
+    alt = [recover_views(full_model, s, r, volume=volume, backend=backend) for s, r in zip(interiors, alt)]
     if refine and interiors:
         shifts, rinfo = refine_interior(dataclasses.replace(full, geometry=full_aligned), list(interiors), its,
                                         volume=volume, rounds=refine, backend=backend, progress=progress)
         its = [dataclasses.replace(r, shifts=t, info={**r.info, "refine": rinfo}) for r, t in zip(its, shifts)]
+    scans = [full, *interiors]
+
+    def misfit(results):
+        new = [dataclasses.replace(s, geometry=s.geometry.with_shifts(r.shifts)) for s, r in zip(scans, results)]
+        return combined_residual(new, volume, backend=backend)
+
+    candidates = {}
+    if interiors:  # the refined estimate or the anchors alone: whichever fits the data better
+        candidates = {"refined": misfit([ff, *its]), "anchors": misfit([ff, *alt])}
+        if candidates["anchors"] < candidates["refined"]:
+            its = alt
+    chosen = min(candidates, key=candidates.get) if candidates else None
     estimate = dict(zip(names, [ff, *its]))
-    info = {"estimate": estimate, "accepted": True, "residual_input": float("nan"), "residual_aligned": float("nan")}
+    info = {"estimate": estimate, "accepted": True, "residual_input": float("nan"), "residual_aligned": float("nan"),
+            "candidates": candidates, "chosen": chosen}
     if not guard:
         return estimate, info
-    scans = [full, *interiors]
-    new = [dataclasses.replace(s, geometry=s.geometry.with_shifts(r.shifts)) for s, r in zip(scans, [ff, *its])]
     info["residual_input"] = combined_residual(scans, volume, backend=backend)
-    info["residual_aligned"] = combined_residual(new, volume, backend=backend)
+    info["residual_aligned"] = candidates[chosen] if candidates else misfit([ff, *its])
     info["accepted"] = bool(info["residual_aligned"] < info["residual_input"])
     if info["accepted"]:
         return estimate, info

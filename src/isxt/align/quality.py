@@ -65,8 +65,10 @@ def classify_frames(data, blank_rel=0.05, saturated_fraction=0.05):
     data : ndarray ``(n_angles, rows, cols)``
         Absorption images.
     blank_rel : float
-        A view whose standard deviation is below this fraction of the median
-        typical (75th percentile) view's is ``blank`` (no sample contrast: shutter closed, beam lost).
+        A view whose standard deviation, or whose mean absorption, is below
+        this fraction of a typical (75th percentile) view's is ``blank`` (no
+        sample: shutter closed, beam lost). The mean catches a blank frame
+        with photon noise, whose standard deviation is the noise's.
     saturated_fraction : float
         A view where more than this fraction of the pixels with contrast
         (above the view's minimum) sits exactly at its maximum — and ten
@@ -83,6 +85,8 @@ def classify_frames(data, blank_rel=0.05, saturated_fraction=0.05):
     flat_all = data.reshape(len(data), -1)
     std = flat_all.std(axis=1)
     ref_std = np.percentile(std, 75) if np.any(std > 0) else 1.0  # robust to a few bad views
+    level = np.abs(flat_all.mean(axis=1))
+    ref_level = np.percentile(level, 75)
     ref_peak = np.percentile(np.abs(flat_all).max(axis=1), 75) or 1.0
     tol = 1e-6 * ref_peak
     tied = np.array([
@@ -91,10 +95,10 @@ def classify_frames(data, blank_rel=0.05, saturated_fraction=0.05):
     # noise-free or z-invariant images tie pixels at their maximum too: a clip is an exception in the stack
     tied_limit = max(saturated_fraction, 10.0 * np.median(tied))
     flags = []
-    for flat, s, t in zip(flat_all, std, tied):
+    for flat, s, t, m in zip(flat_all, std, tied, level):
         if t > tied_limit and flat.max() > blank_rel * ref_peak:  # a clip at a real absorption level
             flags.append("saturated")
-        elif s <= blank_rel * ref_std:
+        elif s <= blank_rel * ref_std or (ref_level > 0 and m <= blank_rel * ref_level):
             flags.append("blank")
         else:
             flags.append("ok")

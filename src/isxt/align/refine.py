@@ -21,7 +21,7 @@ from .._progress import progress_bar
 from .ncc import ncc_map
 from .prefilter import bandpass, registration_filter
 
-__all__ = ["register_views", "refine_interior", "combined_residual", "default_volume"]
+__all__ = ["register_views", "refine_interior", "recover_views", "combined_residual", "default_volume"]
 
 
 def register_views(reference, data, start_px, *, radius_px=3, smooth_px=0.7, highpass_px=3.0, views=None):
@@ -114,7 +114,7 @@ def _subset(scan, views):
     if not views:
         return scan
     views = np.asarray(views, dtype=int)
-    return dataclasses.replace(scan, geometry=scan.geometry.subset(views), data=np.asarray(scan.data)[views])
+    return dataclasses.replace(scan, geometry=scan.geometry[views], data=np.asarray(scan.data)[views])
 
 
 def _pair_shift(fixed, moving, mask, radius_px, smooth_px, highpass_px, search_px, center=(0, 0)):
@@ -207,3 +207,81 @@ def refine_interior(full, interiors, results, *, volume=None, rounds=4, cgls_ite
             shifts[k] = t[:, ::-1] * p
         changes.append(change)
     return shifts, {"rounds": len(changes), "changes_px": changes}
+
+
+def recover_views(full, interior, result, *, volume=None, cgls_iterations=15, smooth_px=0.7, highpass_px=3.0,
+                  min_score_rel=0.8, min_gain=0.1, outlier_px=None, backend="numba"):
+    """Re-register views the anchor step could not place (``lowcorr``, ``outlier``) over a wide window.
+
+    A stage jump moves one view beyond the anchor step's search window: its
+    pairs no longer correlate, it is flagged and its shift interpolated. Here
+    the model is the combined reconstruction *without* the flagged views
+    (full-field data plus the placed interior views), re-projected onto the
+    nominal geometry; each flagged view is registered to its re-projection
+    over ``±cols/2`` (``±rows/3``). A peak whose NCC reaches
+    ``min_score_rel`` × the median NCC of the placed views (registered the
+    same way, within ±2 px of their shifts), and beats the NCC where the
+    neighbours put the view (interpolation in angle) by ``min_gain``, is
+    accepted: the view keeps that
+    shift and is flagged ``outlier`` when it departs from its neighbours by
+    more than ``outlier_px`` (a jump, recovered), ``ok`` otherwise. A view
+    that is not recovered but matches the model where its neighbours put it
+    is ``ok`` there; any other keeps its flag and an interpolated shift.
+
+    Returns
+    -------
+    AlignmentResult
+        ``result`` with the recovered views' shifts and flags, and
+        ``info["recovered"]``: ``{view: score}``.
+    """
+    import dataclasses
+
+    from ..projectors import projector
+    from .quality import interpolate_flagged, outlier_views
+
+    flags = list(result.flags)
+    todo = [i for i, f in enumerate(flags) if f in ("lowcorr", "outlier")]
+    if not todo:
+        return result
+    volume = default_volume(full.geometry, [interior.geometry]) if volume is None else volume
+    placed = [i for i, f in enumerate(flags) if f == "ok"]
+    if len(placed) < 3:
+        return result
+    geo = interior.geometry.with_shifts(None)
+    p = geo.pixel_size
+    model = _subset(dataclasses.replace(interior, geometry=geo.with_shifts(result.shifts)), placed)
+    x = _reconstruct([full, model], volume, cgls_iterations, backend)
+    reproj = projector(volume, geo, backend=backend).forward(x)
+    data = np.asarray(interior.data, dtype=np.float64)
+    n, rows, cols = data.shape
+    t = np.asarray(result.shifts)[:, ::-1] / p
+    R = 2
+    _, ref_scores = register_views(reproj, data, t, radius_px=R, smooth_px=smooth_px, highpass_px=highpass_px,
+                                   views=placed)
+    floor = min_score_rel * float(np.nanmedian(ref_scores))
+    sig, mask, _ = registration_filter((rows, cols), highpass_px, R)
+    wide = (max(R + 2, rows // 3), max(R + 2, cols // 2))
+    recovered = {}
+    between = interpolate_flagged(result.angles, t, np.isin(np.arange(n), todo))  # what the neighbours say
+    for i in todo:
+        nmap = ncc_map(bandpass(reproj[i], smooth_px, sig), bandpass(data[i], smooth_px, sig), max_shift=wide,
+                       center=np.round(between[i]), moving_mask=mask)
+        coarse, score = nmap.best()
+        at_between = np.nan_to_num(nmap.at(between[i]), nan=-1.0)
+        # a jump is a clear peak away from where the neighbours put the view, not a noise bump beside it
+        if not (score >= floor and score - at_between >= min_gain):
+            if at_between >= floor:  # where the neighbours put it, the view matches the model: placed
+                flags[i] = "ok"
+                t[i] = between[i]
+            continue
+        spline = nmap.spline(coarse, R)
+        t[i], score = spline.peak(start=coarse)
+        recovered[i] = float(score)
+        flags[i] = "ok"
+    bad = np.array([f != "ok" for f in flags])
+    t = interpolate_flagged(result.angles, t, bad)
+    limit = 0.1 * cols if outlier_px is None else float(outlier_px)
+    for i in recovered:
+        if outlier_views(result.angles, t, limit)[i]:
+            flags[i] = "outlier"
+    return dataclasses.replace(result, shifts=t[:, ::-1] * p, flags=flags, info={**result.info, "recovered": recovered})

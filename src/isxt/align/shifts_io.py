@@ -134,34 +134,8 @@ def plot_shifts(path, results, anchors_deg=None, title=None, overwrite=True, ato
         Anchor angles (degrees) to mark.
     title : str, optional
     """
-    import matplotlib
+    from ..plotting.results import plot_shifts as draw
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(2, 1, figsize=(7, 5), sharex=True)
-    for name, res in results.items():
-        deg = np.degrees(res.angles)
-        px = res.shifts_px
-        order = np.argsort(deg)
-        for k, ax in enumerate(axes):
-            ax.plot(deg[order], px[order, k], ".-", ms=3, lw=0.8, label=f"{name} ({res.pixel_size:g} µm px)")
-            bad = [i for i in res.flagged]
-            if bad:
-                ax.plot(deg[bad], px[bad, k], "x", color="red", ms=7)
-    for ax, lab in zip(axes, ("du (px)", "dv (px)")):
-        if anchors_deg is not None and len(anchors_deg):
-            for a in anchors_deg:
-                ax.axvline(a, color="0.8", lw=0.6, zorder=0)
-            ax.plot(anchors_deg, np.full(len(anchors_deg), ax.get_ylim()[0]), "^", color="k", ms=5, label="anchors")
-        ax.set_ylabel(lab)
-        ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=7, loc="best")
-    axes[1].set_xlabel("angle (deg)")
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
     with _target(Path(path), overwrite, atomic) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
+        draw(tmp, results, anchors_deg, title)
     return Path(path)

@@ -9,7 +9,7 @@ import numpy as np
 
 from . import pyplot
 
-__all__ = ["nullspace_figure", "dof_figure", "dose_figure", "fractionation_figure", "baselines_figure", "tv_figure",
+__all__ = ["alignment_figure", "nullspace_figure", "dof_figure", "dose_figure", "fractionation_figure", "baselines_figure", "tv_figure",
            "plot_demo"]
 
 
@@ -215,3 +215,26 @@ def plot_demo(result, path):
     fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
     return path
+
+
+def alignment_figure(path, rows):
+    """Interior and full-field error, and the ROI PSNR lost against the true shifts, by ROI offset."""
+    plt = pyplot()
+    fig, ax = plt.subplots(1, 2, figsize=(10, 4))
+    for displaced, marker in ((False, "o"), (True, "s")):
+        sel = [r for r in rows if r["displaced"] == displaced]
+        off = [np.hypot(r["offset_x"], r["offset_y"]) for r in sel]
+        label = "displaced" if displaced else "undisplaced"
+        ax[0].plot(off, [r["err_interior_px"] for r in sel], marker, label=f"interior, {label}")
+        ax[0].plot(off, [r["err_full_px"] for r in sel], marker, mfc="none", label=f"full field, {label}")
+        ax[1].plot(off, [r["psnr_true"] - r["psnr_aligned"] for r in sel], marker, label=label)
+    ax[0].axhline(0.5, color="k", lw=0.5)
+    ax[0].axhline(0.2, color="k", lw=0.5, ls=":")
+    ax[0].set(xlabel="ROI offset / cell radius", ylabel="RMS error after the gauge (px)")
+    ax[1].axhline(0.5, color="k", lw=0.5)
+    ax[1].set(xlabel="ROI offset / cell radius", ylabel="ROI PSNR loss vs true shifts (dB)")
+    for a in ax:
+        a.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

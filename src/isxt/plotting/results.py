@@ -6,7 +6,7 @@ import numpy as np
 
 from . import pyplot
 
-__all__ = ["write_quicklook", "plot_calibration", "interior_rois"]
+__all__ = ["write_quicklook", "plot_calibration", "interior_rois", "plot_shifts"]
 
 
 def interior_rois(scans, volume):
@@ -146,4 +146,44 @@ def plot_calibration(result, path):
     axr.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=100, format="png")
+    plt.close(fig)
+
+
+def plot_shifts(path, results, anchors_deg=None, title=None):
+    """PNG of ``du`` and ``dv`` (pixels) against angle, anchors and flagged views marked.
+
+    Parameters
+    ----------
+    path : str or Path
+        Written as it is (:func:`isxt.align.plot_shifts` writes atomically).
+    results : dict of str → AlignmentResult
+        E.g. ``{"full-field": ff, "interior": it}``.
+    anchors_deg : sequence of float, optional
+        Anchor angles (degrees) to mark.
+    title : str, optional
+    """
+    plt = pyplot()
+    fig, axes = plt.subplots(2, 1, figsize=(7, 5), sharex=True)
+    for name, res in results.items():
+        deg = np.degrees(res.angles)
+        px = res.shifts_px
+        order = np.argsort(deg)
+        for k, ax in enumerate(axes):
+            ax.plot(deg[order], px[order, k], ".-", ms=3, lw=0.8, label=f"{name} ({res.pixel_size:g} µm px)")
+            bad = [i for i in res.flagged]
+            if bad:
+                ax.plot(deg[bad], px[bad, k], "x", color="red", ms=7)
+    for ax, lab in zip(axes, ("du (px)", "dv (px)")):
+        if anchors_deg is not None and len(anchors_deg):
+            for a in anchors_deg:
+                ax.axvline(a, color="0.8", lw=0.6, zorder=0)
+            ax.plot(anchors_deg, np.full(len(anchors_deg), ax.get_ylim()[0]), "^", color="k", ms=5, label="anchors")
+        ax.set_ylabel(lab)
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=7, loc="best")
+    axes[1].set_xlabel("angle (deg)")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110, format="png")
     plt.close(fig)

@@ -1,0 +1,148 @@
+"""Issue 10, the user's loops: aligned data are not damaged, the shipped example, a stage jump and blank
+frames on a 3D cell, and the alignment study (``isxt experiment alignment``)."""
+
+import csv
+import shutil
+
+import numpy as np
+import pytest
+from _helpers import ROOT
+
+from isxt.align import classify_frames, gauge_difference, gauge_shifts
+from isxt.align.displace import make_displacement
+from isxt.geometry import ScanGeometry, VolumeGeometry
+from isxt.phantoms import cell_phantom
+from isxt.projectors import projector
+
+
+def _noisy(y, photons, seed):
+    rng = np.random.default_rng(seed)
+    return (-np.log(np.maximum(rng.poisson(photons * np.exp(-y)), 1) / photons)).astype(np.float32)
+
+
+def test_a_blank_frame_with_photon_noise_is_flagged_blank():
+    rng = np.random.default_rng(0)
+    stack = np.stack([_noisy(0.3 + 0.1 * rng.random((12, 30)), 3000.0, k) for k in range(8)])
+    stack[3] = _noisy(np.zeros((12, 30)), 3000.0, 99)  # beam lost: photon noise around zero absorption
+    flags = classify_frames(stack)
+    assert flags[3] == "blank" and flags.count("ok") == 7
+
+
+@pytest.mark.slow
+def test_stage_jump_and_blank_frames_on_a_cell_are_flagged_and_handled():
+    """One view per stack moved by 10 px, one per stack blank (photon noise only); noisy 3D cell, finer-grid data."""
+    from isxt.align.pipeline import align_acquisition
+    from isxt.reconstruct import Scan
+
+    nz, n, s = 12, 64, 0.05
+    vol = VolumeGeometry((nz, n, n), s)
+    fine = VolumeGeometry((2 * nz, 2 * n, 2 * n), s / 2)
+    lac = np.asarray(cell_phantom(fine, seed=1).lac, np.float32)
+    radius = 0.85 * vol.extent[0] / 2
+    it = ScanGeometry.interior(vol, 40, s, 1.6, (0.6 * radius, 0.0))
+    sp = ScanGeometry.full_field(vol, 10, 2 * s)
+    di = make_displacement(40, jumps=1, blank=1, seed=3)
+    ds = make_displacement(10, jumps=1, blank=1, seed=4)
+    ti, ts = di.shifts_px * s, ds.shifts_px * 2 * s
+    yi = _noisy(projector(fine, it.with_shifts(ti)).forward(lac), 5000.0, 1)
+    ys = _noisy(projector(fine, sp.with_shifts(ts)).forward(lac), 5000.0, 2)
+    yi[di.blank] = _noisy(np.zeros_like(yi[di.blank]), 5000.0, 3)
+    ys[ds.blank] = _noisy(np.zeros_like(ys[ds.blank]), 5000.0, 4)
+    _, guard = align_acquisition(Scan(sp, ys, name="s"), [Scan(it, yi, name="i")], volume=vol, refine=0, guard=False)
+    est = guard["estimate"]
+    full, inter = est["s"], est["i"]
+    assert [full.flags[i] for i in ds.blank] == ["blank"] and [full.flags[i] for i in ds.jumps] == ["outlier"]
+    assert [inter.flags[i] for i in di.blank] == ["blank"] and [inter.flags[i] for i in di.jumps] == ["outlier"]
+    ok = np.array([f == "ok" for f in full.flags])
+    g = gauge_difference(full.shifts, ts, sp.angles, ok)
+    err_full = (full.shifts - ts - gauge_shifts(g, sp.angles)) / (2 * s)
+    # full field: the jump recovered, the blank view interpolated, both to a fraction of a pixel
+    assert np.all(np.hypot(*err_full[ds.jumps + ds.blank].T) < 0.5)
+    # interior: the jump is recovered against its neighbours (10 px in u), not interpolated away
+    j = di.jumps[0]
+    jump_px = inter.shifts_px[j, 0] - 0.5 * (inter.shifts_px[j - 1, 0] + inter.shifts_px[j + 1, 0])
+    assert abs(jump_px - 10.0) < 1.5
+    assert j in inter.info["recovered"]
+
+
+def _roi_error(volume_file, truth, mask):
+    from isxt.io import read_volume
+
+    x = read_volume(volume_file)[0]
+    return float(np.linalg.norm((x - truth)[mask]) / np.linalg.norm(truth[mask]))
+
+
+def _roi_errors_aligned_and_plain(acq, root, truth_file):
+    """``isxt align -o al`` + ``isxt reconstruct -o al``, and ``isxt reconstruct --no-shifts``: the ROI errors."""
+    from isxt.cli import main
+    from isxt.io import read_volume
+
+    assert main(["align", str(acq), "-o", str(root / "al")]) == 0
+    assert main(["reconstruct", str(acq), "-o", str(root / "al"), "--no-progress"]) == 0
+    assert main(["reconstruct", str(acq), "-o", str(root / "plain"), "--no-shifts", "--no-progress"]) == 0
+    _, mask = _interior_roi(acq)
+    truth = read_volume(truth_file)[0]
+    return tuple(_roi_error(root / d / "volume.mrc", truth, mask) for d in ("al", "plain"))
+
+
+def _interior_roi(acq_path):
+    """The volume geometry and the ROI cylinder (2 voxels inside the interior field) of an acquisition."""
+    from isxt.acquisition import load_acquisition, prepare_scans
+
+    acq = load_acquisition(acq_path, check_memory=False)
+    full = max(prepare_scans(acq, calibrate=False).scans, key=lambda s: s.geometry.width)
+    inter = [s for s in prepare_scans(acq, calibrate=False).scans if s is not full][0].geometry
+    vol = acq.volume
+    mask = vol.cylinder_mask(inter.width / 2 - 2 * vol.voxel_size, inter.center[:2])
+    return vol, mask
+
+
+@pytest.mark.slow
+def test_aligned_noiseless_undisplaced_data_are_not_damaged(tmp_path):
+    """isxt align then isxt reconstruct: ROI error within 2 % (relative) of the unaligned reconstruction's."""
+    from isxt.cli import main
+
+    root = tmp_path / "A"
+    assert main(["simulate", "--size", "test", "--rows", "12", "--roi-center", "0.6", "-0.4", "-o", str(root)]) == 0
+    e_al, e_plain = _roi_errors_aligned_and_plain(root / "acquisition.toml", root, root / "truth.mrc")
+    assert abs(e_al - e_plain) <= 0.02 * e_plain, (e_al, e_plain)
+
+
+@pytest.mark.slow
+def test_isxt_align_does_not_harm_the_shipped_example(tmp_path):
+    root = tmp_path / "ex"
+    shutil.copytree(ROOT / "examples" / "combined_small", root)
+    e_al, e_plain = _roi_errors_aligned_and_plain(root / "acquisition.toml", root, root / "phantom.mrc")
+    assert abs(e_al - e_plain) <= 0.02 * e_plain, (e_al, e_plain)
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    from isxt.cli import main
+
+    out = tmp_path_factory.mktemp("study")
+    code = main(["experiment", "alignment", "--size", "test", "-o", str(out), "--no-progress"])
+    with open(out / "alignment.csv") as f:
+        rows = list(csv.DictReader(f))
+    return code, rows, (out / "alignment.md").read_text()
+
+
+def test_alignment_study_runs_on_the_cell_and_its_claims_set_the_exit_status(study):
+    code, rows, md = study
+    assert {r["displaced"] for r in rows} == {"True", "False"}
+    for r in rows:
+        for key in ("err_full_px", "err_interior_px", "psnr_aligned", "psnr_true", "psnr_none"):
+            assert np.isfinite(float(r[key])), key
+    failed = md.count("**FAIL**")
+    assert (code == 0) == (failed == 0) and code in (0, 1)
+    # what the guard lets through never loses to no alignment at all on undisplaced data
+    for r in rows:
+        if r["displaced"] == "False":
+            assert float(r["psnr_aligned"]) >= float(r["psnr_none"]) - 0.05
+
+
+@pytest.mark.xfail(strict=True, reason="issue 10 not finished: interior alignment is 0.5-2.4 px on the study's "
+                                       "10-row cell stacks (targets < 0.2 / < 0.5 px); see docs/alignment.md")
+def test_alignment_study_meets_the_issue_targets(study):
+    code, _, md = study
+    assert code == 0 and "**FAIL**" not in md
