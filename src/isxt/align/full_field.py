@@ -231,7 +231,8 @@ def align_full_field(
         bar = progress_bar(range(iterations), desc="full-field alignment", disable=not progress)
         for _ in bar:
             model = Scan(scan[idx].with_shifts(shifts[idx]), data[idx], name="full-field")
-            x = reconstruct([model], volume, method="cgls", iterations=cgls_iterations, backend=backend)
+            x = reconstruct([model], volume, method="cgls", iterations=cgls_iterations, backend=backend,
+                            check=False)
             reproj = nominal.forward(x)
             new = shifts.copy()
             for k, i in enumerate(idx):

@@ -77,7 +77,8 @@ def default_volume(full_scan, interior_scans):
 def _reconstruct(scans, volume, iterations, backend):
     from ..reconstruct import reconstruct  # workflow layer: the solver lives there
 
-    return reconstruct(scans, volume, method="cgls", iterations=iterations, backend=backend)
+    return reconstruct(scans, volume, method="cgls", iterations=iterations, backend=backend,
+                       check=False)  # an intermediate model; the guard judges the result
 
 
 def combined_residual(scans, volume, *, iterations=10, backend="numba", return_volume=False):

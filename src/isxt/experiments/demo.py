@@ -133,7 +133,8 @@ def run_demo(config=None, progress=True):
         t0 = time.perf_counter()
         if method == "combined_tv":  # no oracle: λ by the L-curve (noiseless data, no photon counts)
             x, info = reconstruct([Scan(scans[n], data[n], name=n) for n in names], vol, method="tv",
-                                  iterations=config.tv_iterations, progress=progress, return_info=True)
+                                  iterations=config.tv_iterations, progress=progress, return_info=True,
+                                  check=False)  # judged against the phantom
             result.reconstructions[method] = x
             result.table.append({"method": method, "psnr_roi": metrics.psnr(x, truth, mask=roi_mask, data_range=rng_peak),
                                  "psnr_cell": metrics.psnr(x, truth, mask=cell_mask, data_range=rng_peak),
