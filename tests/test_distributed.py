@@ -199,17 +199,20 @@ def test_batch_with_a_broken_acquisition(client, tmp_path, capsys):
 def test_batch_survives_a_killed_worker(client, tmp_path, capsys):
     paths = _three_acquisitions(tmp_path, broken=False)
     for p in paths:  # enough iterations that the kill lands mid-task
-        p.write_text(p.read_text().replace("iterations = 4", "iterations = 60"))
+        p.write_text(p.read_text().replace("iterations = 4", "iterations = 200"))
     assert main(["reconstruct", *map(str, paths), "-o", str(tmp_path / "serial"), "--no-progress"]) == 0
     pids = client.run(os.getpid)
+
+    killed = []
 
     def kill_a_busy_worker():
         deadline = time.time() + 60
         while time.time() < deadline:
             busy = [w for w, tasks in client.processing().items() if tasks]
             if busy:
-                time.sleep(1.0)
+                time.sleep(0.2)  # inside the task (each takes seconds), whatever the machine's speed
                 os.kill(pids[busy[0]], signal.SIGKILL)
+                killed.append(busy[0])
                 return
             time.sleep(0.05)
 
@@ -219,7 +222,14 @@ def test_batch_survives_a_killed_worker(client, tmp_path, capsys):
                "--no-progress"])
     killer.join()
     assert rc == 0, capsys.readouterr()
-    assert set(client.run(os.getpid).values()) != set(pids.values())  # a worker really was replaced
+    assert killed, "no worker was busy to be killed"
+    deadline = time.time() + 60  # the nanny restarts the killed worker; wait until the cluster is whole again
+    while True:
+        now = client.run(os.getpid, on_error="ignore")
+        if len(now) == len(pids) and all(isinstance(v, int) for v in now.values()) or time.time() > deadline:
+            break
+        time.sleep(0.2)
+    assert set(now.values()) != set(pids.values())  # a worker really was replaced
     for p in paths:
         a, _ = read_volume(tmp_path / "serial" / p.stem / "volume.mrc")
         b, _ = read_volume(tmp_path / "dask" / p.stem / "volume.mrc")
