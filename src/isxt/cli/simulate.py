@@ -20,7 +20,7 @@ HELP = "simulate a combined acquisition (dense interior + sparse full-field scan
 SIZES = {
     # nz, n_xy, voxel (µm), default roi diameter (µm)
     "test": (2, 48, 0.1, 2.0),
-    "small": (8, 128, 0.04, 2.0),
+    "small": (12, 128, 0.04, 2.0),  # 12 rows: enough for isxt align to register the interior images
     "paper": (32, 801, 0.02, 6.0),
 }
 OUTPUTS = ("interior.mrc", "sparse.mrc", "interior_angles.txt", "sparse_angles.txt", "truth.mrc", "acquisition.toml")
@@ -43,7 +43,7 @@ def register(sub):
     p.add_argument("--force", action="store_true", help="overwrite existing outputs")
     p.add_argument("--seed", type=int, default=0, help="phantom and noise seed (default 0)")
     p.add_argument("--rows", type=int, default=None,
-                   help="detector rows of the interior scan = slices of the volume (default: per --size; "
+                   help="detector rows of the interior scan = slices of the volume (default: per --size, 12 for small; "
                         "isxt align needs at least 9)")
     p.add_argument("--drift", type=float, default=0.0, metavar="PX",
                    help="displace every stack by a seeded random walk reaching PX pixels (default 0)")
