@@ -277,7 +277,10 @@ def reconstruct(
     elapsed = time.perf_counter() - t0
     report = None
     if check:
-        report = _check(scans, volume, x, first[0] if first else None, history, backend)
+        # a started run (x0, TV's CGLS warm start) has no from-zero first iterate: its fit ratio would
+        # judge the warm start, not whether the scans fit, so that check is left out (NaN)
+        started = x0 is not None or (method == "tv" and warm_start)
+        report = _check(scans, volume, x, None if started or not first else first[0], history, backend)
     if not return_info:
         return x
     info = {
