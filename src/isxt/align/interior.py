@@ -28,6 +28,8 @@ from .._progress import progress_bar
 from ..errors import InputError
 from ..geometry import ScanGeometry
 from .ncc import ncc_map
+from .parallax import pair_parallax_px, sample_centroid
+from .solve import parallax_coefficients, solve_shifts
 from .prefilter import bandpass, border_mask, registration_filter, resolution_sigma
 from .quality import AlignmentResult, classify_frames, interpolate_flagged, outlier_views
 
@@ -153,39 +155,6 @@ def _neighbour_pairs(angles, good):
     return [(int(a), int(b)) for a, b in zip(idx[:-1], idx[1:])]
 
 
-def _robust_initial(n, anchor_obs, nn_obs, huber_px=1.5, rounds=4, anchor_weight=25.0, direct_obs=(), direct_weight=1.0):
-    """Least-squares shifts (px) from anchor observations ``t_i ≈ a`` and neighbour ones ``t_i − t_j ≈ d``.
-
-    Huber re-weighting keeps a wrong coarse peak from pulling its chain.
-    ``anchor_weight`` is the anchors' weight relative to a neighbour pair:
-    a neighbour pair is biased by parallax (structure at depth ``d`` along
-    the beam moves by ``d·Δθ`` between the views, ~1 px for a 3 µm ROI at
-    3° steps), an anchor is not. ``direct_obs`` are more ``t_i ≈ a`` rows
-    with ``direct_weight`` (e.g. registrations to a model's re-projection).
-    """
-    rows_a = [(i, a) for i, a in anchor_obs] + [(i, a) for i, a in direct_obs]
-    rows_n = [(i, j, d) for i, j, d in nn_obs]
-    m = len(rows_a) + len(rows_n)
-    A = np.zeros((m, n))
-    b = np.zeros((m, 2))
-    for r, (i, a) in enumerate(rows_a):
-        A[r, i] = 1.0
-        b[r] = a
-    for r, (i, j, d) in enumerate(rows_n, start=len(rows_a)):
-        A[r, i], A[r, j] = 1.0, -1.0
-        b[r] = d
-    k = np.arange(m)
-    prior = np.where(k < len(anchor_obs), float(anchor_weight), np.where(k < len(rows_a), float(direct_weight), 1.0))
-    w = np.ones(m)
-    t = np.zeros((n, 2))
-    for _ in range(rounds):
-        sw = np.sqrt(w * prior)[:, None]
-        t, *_ = np.linalg.lstsq(A * sw, b * sw, rcond=None)
-        res = np.hypot(*(A @ t - b).T)
-        w = np.where(res <= huber_px, 1.0, huber_px / np.maximum(res, 1e-12))
-    return t, w
-
-
 def _prefiltered(data, anchors, ratio, smooth_px, highpass_px, radius):
     """Band-passed interior images (as is, and matched to the anchors' resolution), anchors, and their masks.
 
@@ -226,7 +195,11 @@ def align_interior(
     highpass_px=None,
     min_ncc=0.3,
     outlier_px=None,
-    anchor_weight=25.0,
+    anchor_weight=None,
+    parallax=True,
+    centroid_um=None,
+    fit_centroid=False,
+    weights="fisher",
     progress=False,
 ):
     """Per-view shifts of an interior stack against full-field anchors (Eq. 14).
@@ -267,10 +240,22 @@ def align_interior(
     outlier_px : float, optional
         Views whose shift departs from their neighbours' by more than this
         (interior pixels; default: 10 % of the width) are flagged ``outlier``.
-    anchor_weight : float
+    anchor_weight : float, optional
         Weight of an anchor pair relative to a neighbour pair in the first
-        estimate and in Eq. 14: neighbour pairs are biased by parallax, anchor
-        pairs are not (1 gives the paper's unweighted sum).
+        estimate and in Eq. 14 (1 gives the paper's unweighted sum). Default:
+        estimated from the data — each kind of pair weighted by the inverse
+        variance of its residuals (variance components; noisy full-field
+        views make anchors less certain than interior neighbours).
+    parallax : bool
+        Remove from every neighbour pair the motion of the sample centroid
+        between the two views (:mod:`isxt.align.parallax`): for an ROI off
+        the rotation axis the pairs are otherwise biased by ~0.5 px per step.
+    centroid_um : tuple of float, optional
+        ``(X, Y)`` of the sample centroid; default: fitted to the full-field
+        views' mass centres (:func:`isxt.align.parallax.sample_centroid`).
+    fit_centroid : bool
+        Also fit a correction to the centroid, with the shifts, to the anchor
+        and pair observations (:func:`isxt.align.solve.solve_shifts`).
     progress : bool
         Show a progress bar.
 
@@ -320,41 +305,61 @@ def align_interior(
             "acquire the sparse scan on angles of the interior scan (or their mirrors)"
         )
     pairs_nn = _neighbour_pairs(angles, good)
+    if parallax and centroid_um is None:
+        centroid_um = sample_centroid(full_scan, full_data, good=np.array([f == "ok" for f in full_flags]))
+    # what a neighbour registration sees besides the stage: the centroid's motion (0 without the correction)
+    par = np.array([[0.0, pair_parallax_px(interior_scan, i, j, centroid_um) if parallax else 0.0]
+                    for i, j in pairs_nn]).reshape(-1, 2)
 
     images, images_a, anchor_imgs, mask, anchor_mask = _prefiltered(
         data, anchors, full_scan.pixel_size / p, smooth_px, highpass_px, R
     )
 
     bar = progress_bar(total=len(pairs_a) + len(pairs_nn), desc="interior NCC", disable=not progress)
-    maps_a, obs_a = [], []
+    maps_a, obs_a, var_a, var_nn = [], [], [], []
+    n_pix = int(np.count_nonzero(mask))
     for i, j in pairs_a:
         nmap = ncc_map(anchor_imgs[j], images_a[i], max_shift=search2, offset=(margin, margin), center=baseline[i],
                        fixed_mask=anchor_mask, moving_mask=mask)
         maps_a.append(nmap)
         coarse, score = nmap.best()
         if score > min_ncc:
-            obs_a.append((i, nmap.spline(coarse, R).peak(coarse)[0]))
+            spline = nmap.spline(coarse, R)
+            peak = spline.peak(coarse)[0]
+            obs_a.append((i, peak))
+            var_a.append(spline.variance(peak, n_pix))
         bar.update()
     maps_nn, obs_nn = [], []
-    for i, j in pairs_nn:
-        nmap = ncc_map(images[j], images[i], max_shift=search2, center=baseline[i] - baseline[j],
+    for (i, j), pk in zip(pairs_nn, par):
+        nmap = ncc_map(images[j], images[i], max_shift=search2, center=np.round(baseline[i] - baseline[j] + pk),
                        fixed_mask=mask, moving_mask=mask)
         maps_nn.append(nmap)
         coarse, score = nmap.best()
         if score > min_ncc:
-            obs_nn.append((i, j, nmap.spline(coarse, R).peak(coarse)[0]))
+            spline = nmap.spline(coarse, R)
+            peak = spline.peak(coarse)[0]
+            obs_nn.append((i, j, peak - pk))
+            var_nn.append(spline.variance(peak, n_pix))
         bar.update()
     bar.close()
     if not obs_a:
         raise InputError("align_interior: no interior image correlates with its anchor; check the geometry and pixel sizes")
 
     # first estimate: anchors fix absolute positions, neighbours carry them along the chains
-    t0, _ = _robust_initial(n, obs_a, obs_nn, anchor_weight=anchor_weight)
-    t0 = interpolate_flagged(angles, t0, ~good)
+    coeff = parallax_coefficients(angles, [(i, j) for i, j, _ in obs_nn], p) if parallax and fit_centroid else None
+    sol = solve_shifts(n, obs_a, obs_nn, anchor_weight=anchor_weight, parallax=coeff,
+                       variances=(np.array(var_a), np.array(var_nn).reshape(-1, 2)) if weights == "fisher" else None)
+    sigma = sol.sigma_px
+    t0 = interpolate_flagged(angles, sol.shifts_px, ~good)
+    if parallax:  # the centroid the anchors and pairs agree on
+        centroid_um = (centroid_um[0] + sol.centroid_shift_um[0], centroid_um[1] + sol.centroid_shift_um[1])
+        par[:, 1] = [pair_parallax_px(interior_scan, i, j, centroid_um) for i, j in pairs_nn]
+    # Eq. 14's anchor weight: the pairs' variance over the anchors' (both axes)
+    w_a = float(np.sum(sigma[1] ** 2) / np.sum(sigma[0] ** 2)) if anchor_weight is None else float(anchor_weight)
 
     # Eq. 14 on bicubic splines of the cached integer-shift NCC around the first estimate
     splines_a = [maps_a[k].spline(t0[i], R) for k, (i, _) in enumerate(pairs_a)]
-    splines_nn = [maps_nn[k].spline(t0[i] - t0[j], R) for k, (i, j) in enumerate(pairs_nn)]
+    splines_nn = [maps_nn[k].spline(t0[i] - t0[j] + par[k], R) for k, (i, j) in enumerate(pairs_nn)]
 
     def objective(flat):
         t = flat.reshape(n, 2)
@@ -362,10 +367,10 @@ def align_interior(
         g = np.zeros((n, 2))
         for (i, _), sp in zip(pairs_a, splines_a):
             v, dv = sp.value_and_grad(t[i])
-            f -= anchor_weight * v
-            g[i] -= anchor_weight * dv
-        for (i, j), sp in zip(pairs_nn, splines_nn):
-            v, dv = sp.value_and_grad(t[i] - t[j])
+            f -= w_a * v
+            g[i] -= w_a * dv
+        for (i, j), sp, pk in zip(pairs_nn, splines_nn, par):
+            v, dv = sp.value_and_grad(t[i] - t[j] + pk)
             f -= v
             g[i] -= dv
             g[j] += dv
@@ -384,8 +389,8 @@ def align_interior(
     score = np.full(n, np.nan)
     for (i, _), nmap in zip(pairs_a, maps_a):
         score[i] = np.fmax(score[i], nmap.at(t[i]))  # fmax: NaN means 'no value yet'
-    for (i, j), nmap in zip(pairs_nn, maps_nn):
-        v = nmap.at(t[i] - t[j])
+    for (i, j), nmap, pk in zip(pairs_nn, maps_nn, par):
+        v = nmap.at(t[i] - t[j] + pk)
         score[i] = np.fmax(score[i], v)
         score[j] = np.fmax(score[j], v)
     for i in np.flatnonzero(good & ~(score >= min_ncc)):
@@ -407,6 +412,10 @@ def align_interior(
         "initial_um": t0[:, ::-1] * p,
         "anchor_obs_px": [(int(i), np.asarray(a, dtype=np.float64)) for i, a in obs_a],
         "neighbour_obs_px": [(int(i), int(j), np.asarray(d, dtype=np.float64)) for i, j, d in obs_nn],
+        "parallax_px": {(int(i), int(j)): float(pk[1]) for (i, j), pk in zip(pairs_nn, par)},
+        "centroid_um": tuple(centroid_um) if parallax else None,
+        "sigma_px": {"anchor": sigma[0].tolist(), "pair": sigma[1].tolist()},
+        "anchor_weight": w_a,
         "prefilter": {"smooth_px": smooth_px, "highpass_px": highpass_px},
         "optimizer": {"success": bool(res.success), "nit": int(res.nit), "objective": float(res.fun)},
     }

@@ -117,6 +117,34 @@ class NCCSpline:
         g = np.array([float(self._spline.ev(s[0], s[1], dx=1)), float(self._spline.ev(s[0], s[1], dy=1))])
         return f, g
 
+    def variance(self, shift, n_pixels):
+        """Variance (px², per axis) of the peak position at ``shift``, from its height and sharpness.
+
+        For two images that agree up to white noise, the SSD between them is
+        ``2N(1 − NCC)`` in units of their variance, so the log-likelihood of a
+        shift is ``N/(2(1 − ρ)) · NCC`` and its Fisher information along an
+        axis is ``N·c/(1 − ρ)``, with ``ρ`` the peak NCC and ``c`` the peak's
+        curvature ``−∂²NCC/∂s²``. Band-passed pixels are correlated, so the
+        value is a relative one: comparable between pairs filtered alike.
+
+        Parameters
+        ----------
+        shift : array_like ``(2,)``
+            The peak.
+        n_pixels : int
+            Number of overlapping pixels.
+
+        Returns
+        -------
+        ndarray ``(2,)``
+            ``(var_row, var_col)``; ``inf`` where the NCC is not peaked.
+        """
+        s = self.clip(shift)
+        rho = min(float(self._spline.ev(s[0], s[1])), 0.999)
+        curv = -np.array([float(self._spline.ev(s[0], s[1], dx=2)), float(self._spline.ev(s[0], s[1], dy=2))])
+        with np.errstate(divide="ignore"):
+            return np.where(curv > 0, max(1.0 - rho, 1e-3) / (float(n_pixels) * np.maximum(curv, 1e-12)), np.inf)
+
     def peak(self, start=None, step=0.02):
         """Sub-pixel maximum: the best point of a ``step``-pixel grid within ±1 px of ``start``.
 

@@ -128,7 +128,7 @@ def _pair_shift(fixed, moving, mask, radius_px, smooth_px, highpass_px, search_p
 
 
 def refine_interior(full, interiors, results, *, volume=None, rounds=4, cgls_iterations=15, radius_px=2,
-                    smooth_px=0.7, highpass_px=3.0, anchor_weight=25.0, direct_weight=0.25, backend="numba",
+                    smooth_px=0.7, highpass_px=3.0, anchor_weight=None, direct_weight=0.25, backend="numba",
                     progress=False):
     """Refine interior shifts with the combined model.
 
@@ -168,7 +168,9 @@ def refine_interior(full, interiors, results, *, volume=None, rounds=4, cgls_ite
     import dataclasses
 
     from ..projectors import projector
-    from .interior import _neighbour_pairs, _robust_initial
+    from .interior import _neighbour_pairs
+    from .solve import solve_shifts
+    from .parallax import pair_parallax_px
     from .quality import interpolate_flagged
 
     volume = default_volume(full.geometry, [s.geometry for s in interiors]) if volume is None else volume
@@ -193,17 +195,20 @@ def refine_interior(full, interiors, results, *, volume=None, rounds=4, cgls_ite
             search = 2 * R + 2
             start = shifts[k][:, ::-1] / p
             nn = []
+            centroid = res.info.get("centroid_um") or (np.nan, np.nan)
             for i, j in _neighbour_pairs(res.angles, good):
-                # the same filter and window on the data and on the model: the parallax cancels
-                d = _pair_shift(data[j], data[i], mask, R, smooth_px, highpass_px, search, start[i] - start[j])
-                b = _pair_shift(reproj[j], reproj[i], mask, R, smooth_px, highpass_px, search)
-                nn.append((i, j, d - b))
+                # the stage's relative shift: the registration less the centroid's parallax
+                pk = np.array([0.0, pair_parallax_px(s.geometry, i, j, centroid)])
+                d = _pair_shift(data[j], data[i], mask, R, smooth_px, highpass_px, search, start[i] - start[j] + pk)
+                nn.append((i, j, d - pk))
             direct, _ = register_views(reproj, data, start, radius_px=R, smooth_px=smooth_px,
                                        highpass_px=highpass_px, views=np.flatnonzero(good))
             anchors = [(i, a) for i, a in res.info.get("anchor_obs_px", []) if good[i]]
-            t, _ = _robust_initial(n, anchors, nn, anchor_weight=anchor_weight,
-                                   direct_obs=[(i, direct[i]) for i in np.flatnonzero(good)], direct_weight=direct_weight)
+            t = solve_shifts(n, anchors, nn, anchor_weight=anchor_weight, direct_weight=direct_weight,
+                             direct_obs=[(i, direct[i]) for i in np.flatnonzero(good)]).shifts_px
             t = interpolate_flagged(res.angles, t, ~good)
+            # rows: no parallax, and a model lets the vertical position creep; the anchor step's rows stand
+            t[:, 0] = start[:, 0]
             change = max(change, float(np.max(np.abs(t - start))))
             shifts[k] = t[:, ::-1] * p
         changes.append(change)

@@ -43,8 +43,9 @@ def register(sub):
     p.add_argument("--force", action="store_true", help="overwrite existing outputs")
     p.add_argument("--seed", type=int, default=0, help="phantom and noise seed (default 0)")
     p.add_argument("--rows", type=int, default=None,
-                   help="detector rows of the interior scan = slices of the volume (default: per --size, 12 for small; "
-                        "isxt align needs at least 9)")
+                   help="detector rows of the interior scan, centred on a slab of 2×N slices (a sample continues "
+                        "above and below them; the sparse scan sees all of it). Default: the --size's slices, all "
+                        "seen by both scans (12 for small). isxt align needs at least 9; 24 aligns well")
     p.add_argument("--drift", type=float, default=0.0, metavar="PX",
                    help="displace every stack by a seeded random walk reaching PX pixels (default 0)")
     p.add_argument("--jitter", type=float, default=0.0, metavar="PX", help="plus per-view jitter within ±PX pixels")
@@ -58,7 +59,8 @@ def _phantom(args, size):
     from ..geometry import VolumeGeometry
 
     nz, n, s, _ = SIZES[size]
-    nz = nz if args.rows is None else int(args.rows)
+    # the interior rows see the middle half of a slab twice as tall: a real sample continues above and below them
+    nz = nz if args.rows is None else 2 * int(args.rows)
     if args.phantom in ("cell", "bacteria"):
         ph = phantoms.fine_and_coarse(args.phantom, VolumeGeometry((nz, n, n), s), seed=args.seed)
         return ph.volume, ph.fine, ph.lac_fine, ph.lac
@@ -72,11 +74,11 @@ def _phantom(args, size):
 
 
 def run(args):
-    from ..geometry import ScanGeometry
     from ..io import OutputTransaction, write_angles, write_volume_file
     from ..acquisition.schema import acquisition_toml
     from ..io.mrc import write_mrc
     from ..simulate import simulate_projections
+    from ..simulate.protocol import combined_scans
 
     for flag, value in (("--n-full", args.n_full), ("--n-interior", args.n_interior), ("--sparse-bin", args.sparse_bin)):
         if value is not None and value < 1:
@@ -102,9 +104,10 @@ def run(args):
     rx, ry = args.roi_center
     if abs(rx - vol.center[0]) > vol.extent[0] / 2 or abs(ry - vol.center[1]) > vol.extent[1] / 2:
         raise InputError(f"--roi-center ({rx}, {ry}) µm lies outside the volume's xy extent {vol.extent[:2]} µm")
-    n_interior = args.n_interior or int(np.ceil(np.pi * roi / (2 * s)))  # π R views: dense for the ROI
-    interior = ScanGeometry.interior(vol, n_interior, s, roi, (vol.center[0] + rx, vol.center[1] + ry))
-    sparse = ScanGeometry.full_field(vol, args.n_full, args.sparse_bin * s)
+    # Nyquist views for the ROI; sparse views on interior angles (anchors for isxt align), rows for the drift
+    interior, sparse = combined_scans(vol, roi, (vol.center[0] + rx, vol.center[1] + ry), s,
+                                      n_interior=args.n_interior, n_full=args.n_full, sparse_bin=args.sparse_bin,
+                                      rows=args.rows, drift_px=args.drift + args.jitter)
     data, truth_shifts = {}, {}
     for i, (name, g) in enumerate((("interior", interior), ("sparse", sparse))):
         disp = _displacement(args, g, name, displaced)

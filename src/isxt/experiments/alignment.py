@@ -32,6 +32,7 @@ import time
 import numpy as np
 
 from . import _common as C
+from ..simulate.protocol import combined_scans, interior_views
 from ._runner import runner, sweep_map
 
 __all__ = ["SIZES", "cases", "run_case", "evaluate_claims", "compute", "claims", "describe", "plot", "run"]
@@ -39,15 +40,19 @@ __all__ = ["SIZES", "cases", "run_case", "evaluate_claims", "compute", "claims",
 NAME = "alignment"
 TITLE = "Alignment of off-centre ROIs on a 3D cell (issue 10, Fig. 9)"
 
-#: per size: grid, scans, the sweep; ``offsets`` in fractions of the cell radius
+#: per size: grid, scans, the sweep; ``offsets`` in fractions of the cell radius. ``nz`` is taller than the
+#: interior window plus its search margin (a real sample continues above and below the interior rows: a slab's
+#: end inside the anchors' window biased the vertical anchor registration by 0.1 px); the interior scan has
+#: the ROI's Nyquist number of views, ``ceil(π/2 · D/p)``; ``photons`` per interior pixel, the sparse pixel
+#: gets the same dose per area (4× at 2× pixel), as the same exposure would give it.
 SIZES = {
-    "test": {"nz": 16, "rows": 10, "n_xy": 48, "voxel": 0.05, "n_interior": 24, "diameters": (1.2,), "anchors": (8,),
+    "test": {"nz": 40, "rows": 24, "n_xy": 64, "voxel": 0.05, "diameters": (1.6,), "anchors": (10,),
              "offsets": ((0.5, 0.0),), "photons": (5000.0,), "drift": 2.0, "jitter": 0.5, "iterations": 15,
              "refine": 2},
-    "small": {"nz": 18, "rows": 12, "n_xy": 64, "voxel": 0.05, "n_interior": 40, "diameters": (1.6, 1.2), "anchors": (10, 5),
+    "small": {"nz": 48, "rows": 24, "n_xy": 64, "voxel": 0.05, "diameters": (1.6, 1.2), "anchors": (10, 5),
               "offsets": ((0.0, 0.0), (0.25, 0.0), (0.5, 0.0), (0.75, 0.0), (0.0, 0.25), (0.0, 0.5), (0.0, 0.75)),
               "photons": (5000.0, None), "drift": 3.0, "jitter": 1.0, "iterations": 20, "refine": 4},
-    "paper": {"nz": 24, "rows": 16, "n_xy": 96, "voxel": 0.05, "n_interior": 60, "diameters": (2.0, 1.4), "anchors": (20, 10, 5),
+    "paper": {"nz": 56, "rows": 32, "n_xy": 96, "voxel": 0.05, "diameters": (2.0, 1.4), "anchors": (20, 10, 5),
               "offsets": ((0.0, 0.0), (0.25, 0.0), (0.5, 0.0), (0.75, 0.0), (0.0, 0.25), (0.0, 0.5), (0.0, 0.75)),
               "photons": (5000.0, 1000.0, None), "drift": 4.0, "jitter": 1.0, "iterations": 25, "refine": 4},
 }
@@ -82,7 +87,6 @@ def run_case(case, cfg, seed=0):
     from ..align import gauge_difference, gauge_shifts
     from ..align.displace import make_displacement
     from ..align.pipeline import align_acquisition
-    from ..geometry import ScanGeometry
     from ..reconstruct import Scan, reconstruct
 
     s = cfg["voxel"]
@@ -90,20 +94,19 @@ def run_case(case, cfg, seed=0):
     radius = 0.85 * setup0.volume.extent[0] / 2  # cell_phantom's default diameter: 85 % of the field
     centre = (case["offset"][0] * radius, case["offset"][1] * radius)
     setup = C.make_setup(cfg["nz"], cfg["n_xy"], s, case["diameter"], roi_center=centre, seed=seed)
-    ni, ns = cfg["n_interior"], int(case["anchors"])
-    # the interior rows stay inside the slab when they drift (a real sample continues beyond them)
-    it = ScanGeometry.interior(setup.volume, ni, s, case["diameter"], centre, rows=cfg["rows"])
-    step = max(ni // ns, 1)
+    ns = int(case["anchors"])
     scale = 1.0 if case["displaced"] else 0.0
-    # the full field sees the whole sample, also along z: rows beyond the slab for the vertical drift
-    rows_full = int(np.ceil(cfg["nz"] / 2 + 2 * np.ceil(scale * cfg["drift"] / 2 + 1)))
-    sp = ScanGeometry.full_field(setup.volume, ni, 2 * s, rows=rows_full)[np.arange(0, ni, step)[:ns]]
+    # the interior rows stay inside the slab when they drift (a real sample continues beyond them); the full
+    # field sees the whole slab, with rows beyond it for the vertical drift; sparse views on interior angles
+    it, sp = combined_scans(setup.volume, case["diameter"], centre, s, n_interior=cfg.get("n_interior"),
+                            n_full=ns, rows=cfg["rows"], drift_px=scale * cfg["drift"])
+    ni = it.n_angles
     ti = make_displacement(ni, scale * cfg["drift"], scale * cfg["jitter"], seed=seed + 11).shifts_px * s
     ts = make_displacement(sp.n_angles, scale * cfg["drift"] / 2, scale * cfg["jitter"] / 2,
                            seed=seed + 12).shifts_px * 2 * s
     photons = case["photons"]
     yi = C.simulate(setup, it.with_shifts(ti), photons=photons, seed=seed + 1)
-    ys = C.simulate(setup, sp.with_shifts(ts), photons=photons, seed=seed + 2)
+    ys = C.simulate(setup, sp.with_shifts(ts), photons=None if photons is None else 4.0 * photons, seed=seed + 2)
     full, inter = Scan(sp, ys, name="sparse"), Scan(it, yi, name="interior")
     t0 = time.perf_counter()
     results, guard = align_acquisition(full, [inter], volume=setup.volume, refine=cfg["refine"])
@@ -113,6 +116,10 @@ def run_case(case, cfg, seed=0):
     g = gauge_difference(est["sparse"].shifts, ts, sp.angles)
     err_full = _rms((est["sparse"].shifts - ts - gauge_shifts(g, sp.angles)) / (2 * s))
     err_int = _rms((est["interior"].shifts - ti - gauge_shifts(g, it.angles)) / s)
+    # what isxt align writes: the estimate, or the input shifts (none here) when the guard rejected it
+    gw = gauge_difference(results["sparse"].shifts, ts, sp.angles)
+    written_full = _rms((results["sparse"].shifts - ts - gauge_shifts(gw, sp.angles)) / (2 * s))
+    written_int = _rms((results["interior"].shifts - ti - gauge_shifts(gw, it.angles)) / s)
 
     def psnr(shift_i, shift_s):
         scans = [dataclasses.replace(full, geometry=sp.with_shifts(shift_s)),
@@ -124,6 +131,7 @@ def run_case(case, cfg, seed=0):
         "anchors": ns, "photons": float("nan") if photons is None else float(photons),
         "displaced": bool(case["displaced"]),
         "err_full_px": err_full, "err_interior_px": err_int, "guard_accepted": bool(guard["accepted"]),
+        "written_full_px": written_full, "written_interior_px": written_int,
         # in the truth's frame: the gauge (an object translation no data fix) would shift the whole volume
         "psnr_aligned": psnr(results["interior"].shifts - gauge_shifts(g, it.angles) * accepted,
                              results["sparse"].shifts - gauge_shifts(g, sp.angles) * accepted),
@@ -132,18 +140,29 @@ def run_case(case, cfg, seed=0):
 
 
 def evaluate_claims(rows):
-    """The issue's targets, each over all the cases it concerns."""
+    """The issue's targets, each over all the cases it concerns, on the shifts ``isxt align`` writes.
+
+    Those are the estimate, or the input shifts when the residual guard
+    rejected it; each claim's line also gives the worst error of the
+    estimate itself.
+    """
     still = [r for r in rows if not r["displaced"]]
     moved = [r for r in rows if r["displaced"]]
     claims = {}
     if still:
-        worst = max(max(r["err_full_px"], r["err_interior_px"]) for r in still)
-        claims["undisplaced_below_0.2px"] = C.claim(worst < 0.2, f"worst undisplaced error {worst:.3f} px (< 0.2)")
+        worst = max(max(r["written_full_px"], r["written_interior_px"]) for r in still)
+        est = max(max(r["err_full_px"], r["err_interior_px"]) for r in still)
+        claims["undisplaced_below_0.2px"] = C.claim(
+            worst < 0.2, f"worst undisplaced error of the written shifts {worst:.3f} px (< 0.2; estimate {est:.3f} px)")
     if moved:
-        wf = max(r["err_full_px"] for r in moved)
-        wi = max(r["err_interior_px"] for r in moved)
-        claims["displaced_full_below_0.3px"] = C.claim(wf < 0.3, f"worst full-field error {wf:.3f} px (< 0.3)")
-        claims["displaced_interior_below_0.5px"] = C.claim(wi < 0.5, f"worst interior error {wi:.3f} px (< 0.5)")
+        wf = max(r["written_full_px"] for r in moved)
+        wi = max(r["written_interior_px"] for r in moved)
+        ef = max(r["err_full_px"] for r in moved)
+        ei = max(r["err_interior_px"] for r in moved)
+        claims["displaced_full_below_0.3px"] = C.claim(
+            wf < 0.3, f"worst full-field error of the written shifts {wf:.3f} px (< 0.3; estimate {ef:.3f} px)")
+        claims["displaced_interior_below_0.5px"] = C.claim(
+            wi < 0.5, f"worst interior error of the written shifts {wi:.3f} px (< 0.5; estimate {ei:.3f} px)")
     loss = max(r["psnr_true"] - r["psnr_aligned"] for r in rows)
     claims["psnr_within_0.5dB_of_true_shifts"] = C.claim(
         loss <= 0.5, f"largest ROI PSNR loss against the true shifts {loss:.2f} dB (≤ 0.5)")
@@ -172,8 +191,10 @@ def describe(result):
     cfg = result["cfg"]
     what = f"""
 Cell phantom {cfg['nz']}×{cfg['n_xy']}² voxels (interior detector {cfg['rows']} rows, inside the slab) of {cfg['voxel'] * 1000:.0f} nm, data simulated on the 2× finer
-grid with Poisson noise (photons per pixel in the table; NaN: noiseless). Interior scan of {cfg['n_interior']} views
-(180°) at the voxel pixel; sparse full-field scan at 2× pixel on every k-th interior angle (the anchors).
+grid with Poisson noise (photons per interior pixel in the table, the same dose per area in the sparse pixels,
+i.e. 4× per pixel; NaN: noiseless). Interior scan at the voxel pixel with the ROI's Nyquist number of views over
+180° (⌈π/2·D/p⌉: {', '.join(f"{interior_views(d, cfg['voxel'])} for {d} µm" for d in cfg['diameters'])}); sparse
+full-field scan at 2× pixel on interior angles spread evenly over the arc (the anchors).
 Displaced cases: random walk up to {cfg['drift']} px plus ±{cfg['jitter']} px jitter (interior pixels; half that in
 sparse pixels). `isxt align` pipeline with `--refine {cfg['refine']}` and the residual guard; errors after the gauge;
 ROI PSNR of {cfg['iterations']} CGLS iterations with the aligned, the true and no shifts.
