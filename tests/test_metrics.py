@@ -139,7 +139,7 @@ def test_resolution_of_a_blurred_image_pair():
 
 
 def test_radial_profile_of_uniform_error_equals_global_psnr():
-    vol = VolumeGeometry((3, 30, 30), voxel_size=0.1)
+    vol = VolumeGeometry((3, 30, 30), voxel_size_um=0.1)
     rng = np.random.default_rng(6)
     ref = rng.random(vol.shape).astype(np.float32)
     x = ref + 0.05 * rng.choice([-1.0, 1.0], vol.shape)
@@ -151,9 +151,9 @@ def test_radial_profile_of_uniform_error_equals_global_psnr():
 
 
 def test_radial_profile_bins_localised_error():
-    vol = VolumeGeometry((2, 40, 40), voxel_size=0.05, center=(0.3, 0.0, 0.0))
+    vol = VolumeGeometry((2, 40, 40), voxel_size_um=0.05, center_um=(0.3, 0.0, 0.0))
     ref = np.ones(vol.shape, np.float32)
-    dist = vol.radial_distance(center_xy=(0.3, 0.0))
+    dist = vol.radial_distance(center_xy_um=(0.3, 0.0))
     x = ref + np.where(dist > 0.5, 0.1, 0.01)[None]
     edges = [0.0, 0.5, 0.8]
     centres, values = radial_profile(x, ref, vol, center_xy=(0.3, 0.0), bins=edges)

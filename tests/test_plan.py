@@ -87,7 +87,7 @@ def test_dose_agrees_with_dose_maps_of_the_planned_scans(tmp_path):
         width = 2.4 if spec["name"] == "interior" else float(np.hypot(*vol.extent[:2]))
         cols = int(round(width / spec["pixel_size_um"])) if spec["name"] == "interior" else \
             int(np.ceil(width / spec["pixel_size_um"]))
-        g = ScanGeometry(angles, (2, cols), spec["pixel_size_um"], center=spec["center_um"])
+        g = ScanGeometry(angles, (2, cols), spec["pixel_size_um"], center_um=spec["center_um"])
         maps[spec["name"]] = D.dose_map(slab.truth, vol, g, spec["photons"])
     cell = slab.truth > 0
     assert D.mean_dose(maps["interior"], cell) == pytest.approx(p.dose_roi_gy, rel=0.03)

@@ -76,9 +76,9 @@ def _simulate(config, fine, scan, truth_fine, ozw):
     if config.psf == "none":
         return projector(fine, scan).forward(truth_fine)
     if config.psf == "gaussian":  # the paper's band-limited study: intensity blur, FWHM = OZW
-        return band_limit(projector(fine, scan).forward(truth_fine), ozw, scan.pixel_size)
+        return band_limit(projector(fine, scan).forward(truth_fine), ozw, scan.pixel_size_um)
     if config.psf == "zoneplate":  # the in-focus, polychromatic XM-2 zone-plate PSF, on intensities
-        kernel = ZonePlate.xm2(round(ozw * 1000)).psf_2d(0.0, scan.pixel_size)
+        kernel = ZonePlate.xm2(round(ozw * 1000)).psf_2d(0.0, scan.pixel_size_um)
         return simulate_projections(truth_fine, fine, scan, psf=kernel).absorption
     if config.psf == "depth":  # depth-dependent PSF of the XM-2 zone plate, focus on the axis
         return zone_plate_data(fine, truth_fine, scan, ZonePlate.xm2(round(ozw * 1000)))

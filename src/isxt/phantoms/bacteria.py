@@ -96,8 +96,8 @@ def bacteria_phantom(
         raise InputError(f"n_cells must be a positive integer, got {n_cells}")
     rng = np.random.default_rng(seed)
     cap = _capillary_for(geom, capillary)
-    s = geom.voxel_size
-    center = np.array(geom.center, dtype=np.float64)
+    s = geom.voxel_size_um
+    center = np.array(geom.center_um, dtype=np.float64)
 
     radii = rng.uniform(*diameter_range, n_cells) / 2
     lengths = np.maximum(rng.uniform(*length_range, n_cells), 2 * radii)

@@ -35,13 +35,13 @@ def default_capillary(geometry, outer_radius=None, wall=None):
     if outer_radius is None:
         outer_radius = 0.48 * min(geometry.extent[0], geometry.extent[1])
     if wall is None:
-        wall = max(float(np.clip(0.05 * outer_radius, 0.2, 0.5)), 2 * geometry.voxel_size)
+        wall = max(float(np.clip(0.05 * outer_radius, 0.2, 0.5)), 2 * geometry.voxel_size_um)
     outer_radius, wall = float(outer_radius), float(wall)
     if not (0 < wall < outer_radius):
         raise InputError(
             f"capillary wall ({wall} µm) must be positive and thinner than its outer radius ({outer_radius} µm)"
         )
-    return Capillary(outer_radius - wall, outer_radius, (geometry.center[0], geometry.center[1]))
+    return Capillary(outer_radius - wall, outer_radius, (geometry.center_um[0], geometry.center_um[1]))
 
 
 def paint_capillary(labels, geometry, capillary):

@@ -145,8 +145,8 @@ def cell_phantom(
     geom = volume_geometry
     rng = np.random.default_rng(seed)
     cap = _capillary_for(geom, capillary)
-    s = geom.voxel_size
-    center = np.array(geom.center, dtype=np.float64)
+    s = geom.voxel_size_um
+    center = np.array(geom.center_um, dtype=np.float64)
 
     if cell_diameter is None:
         cell_diameter = 0.85 * min(geom.extent[0], geom.extent[1])

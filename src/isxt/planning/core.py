@@ -272,7 +272,7 @@ def plan(cell_diameter, roi_diameter, interior_resolution_nm, full_resolution_nm
         # not what their photons add; every N takes its views from one dense stack
         y_int = M.simulate_scan(slab, interior_m, fw_i)
         dense = scans(n0_m)[1]
-        all_full = ScanGeometry(np.linspace(0, np.pi, n0_m, endpoint=False), dense.det_shape, pf_m, dense.center)
+        all_full = ScanGeometry(np.linspace(0, np.pi, n0_m, endpoint=False), dense.det_shape, pf_m, dense.center_um)
         y_full = M.simulate_scan(slab, all_full, fw_f)
         for n in cands:
             g = scans(n)[1]

@@ -154,7 +154,7 @@ def planned_scans(volume, n_interior, n_full, interior_pixel, full_pixel, roi_di
     interior = ScanGeometry.interior(volume, n_interior, interior_pixel, roi_diameter, roi_center)
     grid = angles_180(n_interior)
     full = ScanGeometry.full_field(volume, n_full, full_pixel)
-    sparse = ScanGeometry(grid[sparse_indices(n_full, n_interior)], full.det_shape, full_pixel, full.center)
+    sparse = ScanGeometry(grid[sparse_indices(n_full, n_interior)], full.det_shape, full_pixel, full.center_um)
     return interior, sparse
 
 
