@@ -113,7 +113,7 @@ def test_renamed_arguments_warn_and_agree():
         gaussian_kernel(0.09, fwhm=0.09, fwhm_um=0.09)
     img = np.random.default_rng(0).random((16, 16))
     with pytest.warns(DeprecationWarning):
-        assert frc(img, img, pixel_size=0.02).pixel_size == 0.02
+        assert frc(img, img, pixel_size=0.02).pixel_size_um == 0.02
     vol = VolumeGeometry((1, 8, 8), 0.1)
     with pytest.warns(DeprecationWarning):
         np.testing.assert_array_equal(vol.cylinder_mask(radius=0.3), vol.cylinder_mask(0.3))

@@ -152,7 +152,7 @@ def test_capillary_and_ice():
 
 def test_capillary_too_small_for_cell():
     with pytest.raises(InputError, match="capillary"):
-        cell_phantom(GEOM, capillary=True, cell_diameter=9.5)
+        cell_phantom(GEOM, capillary=True, cell_diameter_um=9.5)
 
 
 def test_bacteria_count_and_envelope():

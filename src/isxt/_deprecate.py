@@ -68,19 +68,25 @@ def renamed_kwargs(**renames):
     return decorate
 
 
-def _renamed_attribute(cls_name, old, new):
+def _renamed_attribute(cls_name, old, new, writable):
+    message = f"{cls_name}.{old} is now called {cls_name}.{new}; the old name goes in the next release"
+
     def get(self):
-        warn_deprecated(f"{cls_name}.{old} is now called {cls_name}.{new}; the old name goes in the next release")
+        warn_deprecated(message)
         return getattr(self, new)
 
-    return property(get, doc=f"Deprecated name of :attr:`{new}` (goes in the next release).")
+    def set(self, value):
+        warn_deprecated(message)
+        setattr(self, new, value)
+
+    return property(get, set if writable else None, doc=f"Deprecated name of :attr:`{new}` (goes in the next release).")
 
 
 def renamed_fields(**renames):
     """Class decorator, above ``@dataclass``: renamed fields keep their old names for one release.
 
-    The old names work as keyword arguments of the constructor and as read-only attributes, both
-    with a DeprecationWarning; ``dataclasses.replace`` takes the new names.
+    The old names work as keyword arguments of the constructor and as attributes (read-only on a
+    frozen dataclass), both with a DeprecationWarning; ``dataclasses.replace`` takes the new names.
 
     Examples
     --------
@@ -99,8 +105,9 @@ def renamed_fields(**renames):
 
     def decorate(cls):
         cls.__init__ = renamed_kwargs(**renames)(cls.__init__)
+        writable = not cls.__dataclass_params__.frozen
         for old, new in renames.items():
-            setattr(cls, old, _renamed_attribute(cls.__name__, old, new))
+            setattr(cls, old, _renamed_attribute(cls.__name__, old, new, writable))
         return cls
 
     return decorate

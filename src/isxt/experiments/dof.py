@@ -88,7 +88,7 @@ def compute(size="small", progress=True, seed=0):
                           progress, "dof: reconstruct")
     for m, (x, info) in zip(METHODS, results):
         recons[m] = x
-        centres, values = metrics.radial_profile(x, setup.truth, vol, center_xy=setup.roi_center, bins=edges,
+        centres, values = metrics.radial_profile(x, setup.truth, vol, center_xy_um=setup.roi_center, bins=edges,
                                                  data_range=setup.peak)
         summary[m] = {"psnr_roi": setup.psnr_roi(x), "resolution_nm": C.resolution_or_nan(_roi_frc(x, setup, s)),
                       "profile": values, "best_iteration": info["best_iteration"]}

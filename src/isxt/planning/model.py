@@ -97,7 +97,7 @@ def build_slab(cell_diameter, roi_diameter, roi_center, voxel_size, nz=2, phanto
     vol = VolumeGeometry((nz, n, n), voxel_size)
     fine = VolumeGeometry((2 * nz, 2 * n, 2 * n), voxel_size / 2)
     if phantom == "cell":
-        truth_fine = phantoms.cell_phantom(fine, seed=seed, energy_ev=energy_ev, cell_diameter=cell_diameter).lac
+        truth_fine = phantoms.cell_phantom(fine, seed=seed, energy_ev=energy_ev, cell_diameter_um=cell_diameter).lac
     elif phantom == "bacteria":
         truth_fine = _bacteria(fine, cell_diameter, seed, energy_ev)
     else:

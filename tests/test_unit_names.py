@@ -1,4 +1,4 @@
-"""The geometry's unit-suffixed names, and its old names kept for one release with a warning."""
+"""Unit-suffixed names in the public API (geometry, phantoms, metrics, planning, demo), and the old names kept for one release with a warning."""
 
 import copy
 import dataclasses
@@ -141,3 +141,105 @@ def test_the_suite_turns_an_own_old_name_into_an_error():
     """pyproject's filterwarnings: any isxt code path using an old name fails the suite."""
     with pytest.raises(IsxtDeprecationWarning):
         VolumeGeometry((1, 2, 2), voxel_size=1.0)
+
+
+# -- the other public µm parameters ------------------------------------------------------------------
+
+def _same(a, b):
+    if dataclasses.is_dataclass(a) and not isinstance(a, type):
+        return type(a) is type(b) and all(_same(getattr(a, f.name), getattr(b, f.name)) for f in dataclasses.fields(a))
+    if isinstance(a, (tuple, list)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return np.array_equal(np.asarray(a), np.asarray(b), equal_nan=True)
+    return a == b or (a != a and b != b)  # NaN == NaN here
+
+
+def _vol():
+    return VolumeGeometry((2, 40, 40), 0.1, (0.05, -0.05, 0.0))
+
+
+def _renamed_calls():
+    from isxt import metrics, phantoms
+    from isxt.experiments.demo import DemoConfig
+    from isxt.optics import ZonePlate
+    from isxt.planning import protocol
+
+    rng = np.random.default_rng(0)
+    x, ref = rng.random((2, 40, 40)), rng.random((2, 40, 40))
+    vol = _vol()
+    return [
+        (lambda: phantoms.cell_phantom(vol, cell_diameter=3.0).lac,
+         lambda: phantoms.cell_phantom(vol, cell_diameter_um=3.0).lac, ["cell_diameter"]),
+        (lambda: phantoms.bacteria_phantom(vol, n_cells=3, diameter_range=(0.8, 1.0), length_range=(1.5, 2.0)).lac,
+         lambda: phantoms.bacteria_phantom(vol, n_cells=3, diameter_range_um=(0.8, 1.0), length_range_um=(1.5, 2.0)).lac,
+         ["diameter_range", "length_range"]),
+        (lambda: phantoms.Capillary(inner_radius=1.0, outer_radius=1.3, center_xy=(0.1, 0.0)),
+         lambda: phantoms.Capillary(1.0, 1.3, (0.1, 0.0)), ["inner_radius", "outer_radius", "center_xy"]),
+        (lambda: phantoms.default_capillary(vol, outer_radius=1.5, wall=0.3),
+         lambda: phantoms.default_capillary(vol, outer_radius_um=1.5, wall_um=0.3), ["outer_radius", "wall"]),
+        (lambda: metrics.radial_profile(x, ref, vol, center_xy=(0.3, 0.0), bins=4, r_max=1.5),
+         lambda: metrics.radial_profile(x, ref, vol, center_xy_um=(0.3, 0.0), bins=4, r_max_um=1.5),
+         ["center_xy", "r_max"]),
+        (lambda: metrics.FRCResult(np.linspace(0, 0.5, 5), np.ones(5), np.ones(5), pixel_size=0.02),
+         lambda: metrics.FRCResult(np.linspace(0, 0.5, 5), np.ones(5), np.ones(5), 0.02), ["pixel_size"]),
+        (lambda: protocol.interior_sampling(ZonePlate(0.06), roi_diameter=4.0, pixel_size=0.02),
+         lambda: protocol.interior_sampling(ZonePlate(0.06), 4.0, 0.02), ["roi_diameter", "pixel_size"]),
+        (lambda: protocol.planned_scans(vol, 30, 5, interior_pixel=0.1, full_pixel=0.2, roi_diameter=2.0,
+                                        roi_center=(0.3, 0.0)),
+         lambda: protocol.planned_scans(vol, 30, 5, 0.1, 0.2, 2.0, (0.3, 0.0)),
+         ["interior_pixel", "full_pixel", "roi_diameter", "roi_center"]),
+        (lambda: DemoConfig(voxel_size=0.1, roi_diameter=3.0, roi_center=(0.5, 0.0), ozw_interior=0.04,
+                            ozw_sparse=0.06),
+         lambda: DemoConfig(voxel_size_um=0.1, roi_diameter_um=3.0, roi_center_um=(0.5, 0.0), ozw_interior_um=0.04,
+                            ozw_sparse_um=0.06),
+         ["voxel_size", "roi_diameter", "roi_center", "ozw_interior", "ozw_sparse"]),
+    ]
+
+
+@pytest.mark.parametrize("case", range(9))
+def test_other_renamed_parameters_warn_and_agree(case):
+    old, new, names = _renamed_calls()[case]
+    assert _same(_old(old, *names), new())
+
+
+def test_load_phantom_center_and_plan_lengths_warn_and_agree(tmp_path):
+    import isxt
+    from isxt.phantoms import load_phantom
+
+    path = tmp_path / "v.npy"
+    np.save(path, np.full((2, 6, 6), 0.1, np.float32))
+    old = _old(lambda: load_phantom(path, voxel_size_um=0.05, center=(0.1, 0.2, 0.0)), "center")
+    assert old.geometry == load_phantom(path, 0.05, center_um=(0.1, 0.2, 0.0)).geometry == \
+        VolumeGeometry((2, 6, 6), 0.05, (0.1, 0.2, 0.0))
+    kw = dict(quick=True, progress=False, seed=1)
+    new = isxt.plan(4.2, 1.8, 35, 60, roi_center_um=(0.4, 0.0), interior_pixel_um=0.05, full_pixel_um=0.1, **kw)
+    old = _old(lambda: isxt.plan(cell_diameter=4.2, roi_diameter=1.8, interior_resolution_nm=35, full_resolution_nm=60,
+                                 roi_center=(0.4, 0.0), interior_pixel=0.05, full_pixel=0.1, **kw),
+               "cell_diameter", "roi_diameter", "roi_center", "interior_pixel", "full_pixel")
+    for f in ("n_interior", "n_full", "interior_pixel_um", "full_pixel_um", "dose_roi_gy", "dose_in_roi_gy"):
+        assert getattr(old, f) == getattr(new, f), f
+    assert (old.inputs["roi_center_um"], old.inputs["cell_diameter_um"]) == ([0.4, 0.0], 4.2)
+
+
+def test_other_old_attributes_warn_and_agree():
+    from isxt.experiments.demo import DemoConfig
+    from isxt.metrics import FRCResult
+    from isxt.phantoms import Capillary
+
+    cap = Capillary(1.0, 1.3, (0.1, 0.0))
+    for name in ("inner_radius", "outer_radius", "center_xy", "wall"):
+        with pytest.warns(DeprecationWarning, match=rf"Capillary\.{name} is now called Capillary\.{name}_um"):
+            assert getattr(cap, name) == getattr(cap, name + "_um")
+    assert cap.wall_um == pytest.approx(0.3)
+    # a mutable result or config keeps a writable old name, with the warning
+    r = FRCResult(np.linspace(0, 0.5, 5), np.ones(5), np.ones(5), 0.02)
+    config = DemoConfig()
+    with pytest.warns(DeprecationWarning, match=r"FRCResult\.pixel_size is now called FRCResult\.pixel_size_um"):
+        r.pixel_size = 0.04
+    with pytest.warns(DeprecationWarning, match=r"DemoConfig\.roi_center is now called DemoConfig\.roi_center_um"):
+        config.roi_center = (0.0, 0.1)
+    assert r.pixel_size_um == 0.04 and config.roi_center_um == (0.0, 0.1)
+    assert "roi_center" not in repr(config).replace("roi_center_um", "")  # the repr lists the new names
