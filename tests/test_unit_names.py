@@ -1,4 +1,5 @@
-"""Unit-suffixed names in the public API (geometry, phantoms, metrics, planning, demo), and the old names kept for one release with a warning."""
+"""Unit-suffixed names in the public API (geometry, phantoms, metrics, planning, demo); the old names work for one
+release with a warning."""
 
 import copy
 import dataclasses

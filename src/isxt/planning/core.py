@@ -202,7 +202,8 @@ def plan(cell_diameter_um, roi_diameter_um, interior_resolution_nm, full_resolut
         cell_diameter_um, cell_height_um, roi_diameter_um, roi_center_um, phantom, photons, dose_budget)
     energy_ev = _positive("--energy (eV)", energy_ev)
     lens_i, lens_f = lens(interior_resolution_nm, energy_ev), lens(full_resolution_nm, energy_ev)
-    p_i = nyquist_pixel(lens_i, convention) if interior_pixel_um is None else _positive("--interior-pixel (µm)", interior_pixel_um)
+    p_i = (nyquist_pixel(lens_i, convention) if interior_pixel_um is None
+           else _positive("--interior-pixel (µm)", interior_pixel_um))
     p_f = nyquist_pixel(lens_f, convention) if full_pixel_um is None else _positive("--full-pixel (µm)", full_pixel_um)
     sampling = interior_sampling(lens_i, roi_diameter, p_i, convention, power)
     n0 = sampling.n_interior
@@ -391,7 +392,8 @@ def plan(cell_diameter_um, roi_diameter_um, interior_resolution_nm, full_resolut
                 "roi_center_um": list(roi_center), "interior_resolution_nm": float(interior_resolution_nm),
                 "full_resolution_nm": float(full_resolution_nm), "energy_ev": energy_ev, "dose_budget_gy": dose_budget,
                 "photons": photons, "phantom": str(phantom), "convention": convention, "power": power,
-                "quick": bool(quick), "seed": int(seed), "phantom_voxel_size_um": phantom_voxel_size_um, "transmission_roi": t_roi,
+                "quick": bool(quick), "seed": int(seed), "phantom_voxel_size_um": phantom_voxel_size_um,
+                "transmission_roi": t_roi,
                 "min_photons_interior": float(f_min * p_i**2), "roi_radius_px": sampling.radius_px, "n_full_dense": int(n_dense),
                 "dense_psnr_noiseless_db": float(best)},
         model=model, sweep=sweep, equal_dose=equal_dose, notes=notes,

@@ -145,7 +145,8 @@ def depth_psf_direct(
         acc = np.zeros(scan.shape[1:])
         for b in np.unique(bins):
             if b not in cache:
-                cache[b] = zone_plate.psf_2d(b * step - focus_um, scan.pixel_size_um, size=kernel_size, polychromatic=polychromatic)
+                cache[b] = zone_plate.psf_2d(b * step - focus_um, scan.pixel_size_um, size=kernel_size,
+                                             polychromatic=polychromatic)
             proj = view.forward(x * (bins == b)[None])[0]
             acc += fftconvolve(proj.astype(np.float64), cache[b].astype(np.float64), mode="same")
         out[a] = acc
