@@ -65,7 +65,7 @@ def main(argv=None):
 
     s = 0.02
     vol = isxt.VolumeGeometry((1, args.size, args.size), s)
-    interior = isxt.ScanGeometry.interior(vol, 499, s, roi_diameter=args.size // 2 * s, roi_center=(0.5, -0.3))
+    interior = isxt.ScanGeometry.interior(vol, 499, s, roi_diameter_um=args.size // 2 * s, roi_center_um=(0.5, -0.3))
     sparse = isxt.ScanGeometry.full_field(vol, 23, 2 * s)
     x = np.random.default_rng(0).random(vol.shape, dtype=np.float32)
     print(f"machine: {machine()}")

@@ -107,7 +107,7 @@ def _astra_cgls_time(op, data, iterations):
 
 def cgls_table(cp, size, iterations):
     vol = isxt.VolumeGeometry((size, size, size), 0.02)
-    interior = isxt.ScanGeometry.interior(vol, 499, 0.02, roi_diameter=0.02 * size / 2, rows=size)
+    interior = isxt.ScanGeometry.interior(vol, 499, 0.02, roi_diameter_um=0.02 * size / 2, rows=size)
     sparse = isxt.ScanGeometry.full_field(vol, 23, 0.02, rows=size)
     x = cp.asarray(np.random.default_rng(1).random(vol.shape, dtype=np.float32))
     ops = [AstraProjector(vol, g, use_gpu=True) for g in (interior, sparse)]

@@ -18,8 +18,8 @@ import isxt
 
 from _common import machine
 
-CASE = dict(cell_diameter=9.0, roi_diameter=3.9, interior_resolution_nm=35, full_resolution_nm=60,
-            roi_center=(1.0, -0.8), dose_budget=1e8, progress=False)
+CASE = dict(cell_diameter_um=9.0, roi_diameter_um=3.9, interior_resolution_nm=35, full_resolution_nm=60,
+            roi_center_um=(1.0, -0.8), dose_budget=1e8, progress=False)
 
 
 def timed(**kw):

@@ -46,7 +46,7 @@ def per_iteration(fns, iterations, repeat=3):
 def problem(size, slices):
     s = 0.04
     vol = isxt.VolumeGeometry((slices, size, size), s)
-    interior = isxt.ScanGeometry.interior(vol, size, s, roi_diameter=size // 2 * s, roi_center=(0.3, -0.2))
+    interior = isxt.ScanGeometry.interior(vol, size, s, roi_diameter_um=size // 2 * s, roi_center_um=(0.3, -0.2))
     sparse = isxt.ScanGeometry.full_field(vol, 5, 2 * s)
     z, yy, xx = np.meshgrid(*(np.linspace(-1, 1, n) for n in vol.shape), indexing="ij")
     truth = (0.3 * (xx**2 + yy**2 < 0.7) + 0.2 * ((xx - 0.3) ** 2 + yy**2 < 0.05)).astype(np.float32)

@@ -40,7 +40,7 @@ ELLIPSOIDS = (
 
 def phantom(volume, ellipsoids=ELLIPSOIDS, supersample=3):
     """Axis-aligned ellipsoids on ``volume``, voxel-averaged by ``supersample``³ sub-points (1/µm, float32)."""
-    s = volume.voxel_size
+    s = volume.voxel_size_um
     offsets = (np.arange(supersample) + 0.5) / supersample - 0.5
     out = np.zeros(volume.shape, dtype=np.float64)
     z0, y0, x0 = (volume.coords(a) for a in "zyx")
@@ -98,7 +98,7 @@ def generate(out_dir, *, volume_shape=(16, 96, 96), voxel_um=0.04, n_interior=12
     x = phantom(volume)
     rows = volume_shape[0]
     interior = ScanGeometry.interior(volume, n_interior, voxel_um, interior_cols * voxel_um,
-                                     roi_center=roi_center_um, rows=rows)
+                                     roi_center_um=roi_center_um, rows=rows)
     sparse = ScanGeometry.full_field(volume, n_sparse, sparse_pixel_um)
     t_int = np.exp(-projector(volume, interior).forward(x).astype(np.float64))
     t_sp = np.exp(-projector(volume, sparse).forward(x).astype(np.float64))
@@ -112,7 +112,7 @@ def generate(out_dir, *, volume_shape=(16, 96, 96), voxel_um=0.04, n_interior=12
     ext = {"mrc": ".mrc", "tiff": ".tif", "nexus": ".nxs", "npy": ".npy"}
     files = {"interior": f"interior{ext[formats[0]]}", "sparse": f"sparse{ext[formats[1]]}"}
     for name, data, geom in (("interior", t_int, interior), ("sparse", t_sp, sparse)):
-        write_stack(out / files[name], data, pixel_size_um=geom.pixel_size, overwrite=True)
+        write_stack(out / files[name], data, pixel_size_um=geom.pixel_size_um, overwrite=True)
         write_angles(out / f"{name}_angles.txt", geom.angles, "deg")
     if write_phantom:
         from isxt.io import write_volume
@@ -125,7 +125,7 @@ def generate(out_dir, *, volume_shape=(16, 96, 96), voxel_um=0.04, n_interior=12
         "scan": [
             {"name": "interior", "file": files["interior"], "kind": "transmission", "angles": "interior_angles.txt",
              "angle_unit": "deg", "pixel_size_um": voxel_um,
-             "center_um": [roi_center_um[0], roi_center_um[1], volume.center[2]], "photons": level},
+             "center_um": [roi_center_um[0], roi_center_um[1], volume.center_um[2]], "photons": level},
             {"name": "sparse", "file": files["sparse"], "kind": "transmission", "angles": "sparse_angles.txt",
              "angle_unit": "deg", "pixel_size_um": sparse_pixel_um, "photons": level},
         ],

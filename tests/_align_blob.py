@@ -22,9 +22,9 @@ def blob_cell_phantom(volume, seed=0, n_blobs=40):
     that full-field views see the whole sample.
     """
     rng = np.random.default_rng(seed)
-    z = volume.coords("z")[:, None, None] - volume.center[2]
-    y = volume.coords("y")[None, :, None] - volume.center[1]
-    x = volume.coords("x")[None, None, :] - volume.center[0]
+    z = volume.coords("z")[:, None, None] - volume.center_um[2]
+    y = volume.coords("y")[None, :, None] - volume.center_um[1]
+    x = volume.coords("x")[None, None, :] - volume.center_um[0]
     ex, ey, ez = volume.extent
     rx, ry, rz = 0.40 * ex, 0.34 * ey, 0.32 * ez
     r = np.sqrt((x / rx) ** 2 + (y / ry) ** 2 + (z / rz) ** 2)
@@ -127,14 +127,14 @@ def simulate_combined(
     x = blob_cell_phantom(volume, seed) if phantom is None else np.asarray(phantom, dtype=np.float32)
     grid = np.radians(INTERIOR_STEP_DEG * np.arange(N_INTERIOR))
     interior = ScanGeometry(
-        grid, (interior_rows, interior_cols), voxel_size, center=(roi_center[0], roi_center[1], volume.center[2])
+        grid, (interior_rows, interior_cols), voxel_size, center_um=(roi_center[0], roi_center[1], volume.center_um[2])
     )
     it_true = simulate_drift(N_INTERIOR, *interior_drift, seed=seed)
     views = sparse_angle_indices(n_sparse, arc)
     angles = np.array([grid[k] + (np.pi if m else 0.0) for k, m in views])
     p = sparse_binning * voxel_size
     cols = int(np.ceil(np.hypot(volume.extent[0], volume.extent[1]) / p))
-    sparse = ScanGeometry(angles, (sparse_rows, cols), p, center=volume.center)
+    sparse = ScanGeometry(angles, (sparse_rows, cols), p, center_um=volume.center_um)
     step = sparse_drift[0] * np.sqrt(19.0 / len(angles))
     sp_true = remove_gauge(simulate_drift(len(angles), step, sparse_drift[1], seed=seed + 500), angles)
     it_data = _noisy(projector(volume, interior.with_shifts(it_true)).forward(x), photons, rng)

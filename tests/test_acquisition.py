@@ -14,7 +14,7 @@ ANGLES = np.radians(np.arange(0, 180, 15.0))  # 12 views
 
 
 def _data(tmp_path, cols=24):
-    scan = ScanGeometry(ANGLES, (4, cols), 0.05, center=(0.1, 0.0, 0.0))
+    scan = ScanGeometry(ANGLES, (4, cols), 0.05, center_um=(0.1, 0.0, 0.0))
     x = np.random.default_rng(0).random(VOL.shape).astype(np.float32) * 0.5
     y = projector(VOL, scan).forward(x)
     return scan, x, y
@@ -81,7 +81,7 @@ bin = 2"""
     prepared = prepare_scans(acq)
     assert prepared.report["scans"]["interior"]["clipped_pixels"] == 1
     got = prepared.scans[0]
-    assert got.data.shape == (12, 2, 10) and got.geometry.pixel_size == pytest.approx(0.1)
+    assert got.data.shape == (12, 2, 10) and got.geometry.pixel_size_um == pytest.approx(0.1)
     # The cropped, binned data are what the cropped, binned geometry predicts.
     expected = projector(VOL, got.geometry).forward(x)
     ok = np.ones(got.data.shape, bool)

@@ -61,7 +61,7 @@ def test_to_toml_round_trips_every_optional_key(tmp_path):
     """Inline angles, crop, bin, PSF, weight, clip, shifts = none, TV options and [compute]."""
     vol = VolumeGeometry((4, 20, 20), 0.05)
     angles = np.radians(np.arange(0, 180, 15.0))
-    g = ScanGeometry(angles, (4, 24), 0.05, center=(0.1, 0.0, 0.0))
+    g = ScanGeometry(angles, (4, 24), 0.05, center_um=(0.1, 0.0, 0.0))
     t = np.exp(-np.random.default_rng(1).random(g.shape)).astype(np.float32)
     write_stack(tmp_path / "s.npy", t)
     path = tmp_path / "acq.toml"

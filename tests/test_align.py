@@ -123,7 +123,7 @@ def test_anchors_reproduce_interior_views_and_mirrors_flip_u():
     vol = VolumeGeometry((12, 64, 64), 0.05)
     x = gaussian_filter(blob_cell_phantom(vol, seed=2), 1.0)  # band-limited: cubic resampling is accurate
     theta = np.radians(30.0)
-    interior = ScanGeometry([theta], (16, 32), 0.05, center=(0.2, -0.3, 0.0))
+    interior = ScanGeometry([theta], (16, 32), 0.05, center_um=(0.2, -0.3, 0.0))
     shifts = np.array([[0.13, -0.07], [-0.11, 0.06]])  # µm, known to the full-field geometry
     full = ScanGeometry([theta, theta + np.pi], (16, 96), 0.05).with_shifts(shifts)
     full_data = projector(vol, full).forward(x)
@@ -144,9 +144,9 @@ def test_anchors_reproduce_interior_views_and_mirrors_flip_u():
 def test_full_field_alignment_recovers_known_shifts_with_19_views(sim19, aligned19):
     ff, _ = aligned19
     truth = sim19["sparse_true"]  # already in the full-field gauge
-    err = rms_px(ff.shifts, truth, sim19["sparse_scan"].pixel_size)
+    err = rms_px(ff.shifts, truth, sim19["sparse_scan"].pixel_size_um)
     assert err < 0.3
-    assert rms_px(np.zeros_like(truth), truth, sim19["sparse_scan"].pixel_size) > 3 * err
+    assert rms_px(np.zeros_like(truth), truth, sim19["sparse_scan"].pixel_size_um) > 3 * err
     assert ff.flags == ["ok"] * 19
 
 
@@ -157,13 +157,13 @@ def test_full_field_gauge_makes_object_translations_invisible(sim19):
     extra = np.column_stack([0.06 * np.cos(a) + 0.04 * np.sin(a), np.full(sc.n_angles, 0.05)])
     data = projector(sim19["volume"], sc.with_shifts(sim19["sparse_true"] + extra)).forward(sim19["phantom"])
     ff = align_full_field(sc, data, iterations=1)
-    assert rms_px(ff.shifts, sim19["sparse_true"], sc.pixel_size) < 0.3
+    assert rms_px(ff.shifts, sim19["sparse_true"], sc.pixel_size_um) < 0.3
 
 
 # -- interior alignment (Eq. 14) --------------------------------------------------------------
 def test_interior_alignment_with_19_anchors(sim19, aligned19):
     _, it = aligned19
-    p = sim19["interior_scan"].pixel_size
+    p = sim19["interior_scan"].pixel_size_um
     assert it.info["n_anchors"] >= 19
     err = rms_px(it.shifts, sim19["interior_true"], p)
     assert err < 0.5
@@ -176,7 +176,7 @@ def test_interior_alignment_degrades_gracefully_at_10_anchors():
     ff = align_full_field(sim["sparse_scan"], sim["sparse_data"], iterations=2)
     it = align_interior(sim["interior_scan"], sim["interior_data"],
                         sim["sparse_scan"].with_shifts(ff.shifts), sim["sparse_data"])
-    assert rms_px(it.shifts, sim["interior_true"], sim["interior_scan"].pixel_size) < 1.5
+    assert rms_px(it.shifts, sim["interior_true"], sim["interior_scan"].pixel_size_um) < 1.5
 
 
 def test_mirror_views_of_a_360_scan_serve_as_anchors():
@@ -190,7 +190,7 @@ def test_mirror_views_of_a_360_scan_serve_as_anchors():
     without = make_anchors(full, sim["sparse_data"], sim["interior_scan"], use_mirrors=False)
     n_without = len({j for _, j in anchor_pairs(sim["interior_scan"].angles, without)})
     assert it.info["n_anchors"] >= 12 > n_without
-    assert rms_px(it.shifts, sim["interior_true"], sim["interior_scan"].pixel_size) < 1.0
+    assert rms_px(it.shifts, sim["interior_true"], sim["interior_scan"].pixel_size_um) < 1.0
 
 
 def test_combined_reconstruction_after_alignment_matches_true_shifts(sim19, aligned19):
@@ -206,7 +206,7 @@ def test_combined_reconstruction_after_alignment_matches_true_shifts(sim19, alig
                  Scan(ssc.with_shifts(s_sp), sim19["sparse_data"], name="sparse")]
         return reconstruct(scans, vol, method="cgls", iterations=10)
 
-    roi = vol.radial_distance(center_xy=isc.center[:2]) < 0.45 * isc.width
+    roi = vol.radial_distance(center_xy_um=isc.center_um[:2]) < 0.45 * isc.width
     truth = sim19["phantom"]
     ref = psnr(recon(sim19["interior_true"], sim19["sparse_true"]), truth, mask=roi)
     est = psnr(recon(it.shifts, ff.shifts), truth, mask=roi)
@@ -218,7 +218,7 @@ def test_combined_reconstruction_after_alignment_matches_true_shifts(sim19, alig
 # -- robustness -----------------------------------------------------------------------------------
 def test_bad_frames_and_a_jump_are_flagged_without_derailing_the_rest(sim19, aligned19):
     ff, _ = aligned19
-    p = sim19["interior_scan"].pixel_size
+    p = sim19["interior_scan"].pixel_size_um
     data = sim19["interior_data"].copy()
     truth = sim19["interior_true"].copy()
     rng = np.random.default_rng(0)
@@ -293,7 +293,7 @@ def test_full_field_scan_shifts_are_a_baseline_that_passes_through(sim19):
     offset = np.tile([0.24, -0.16], (sc.n_angles, 1))  # e.g. a crop: 3 and -2 sparse pixels
     data = projector(sim19["volume"], sc.with_shifts(sim19["sparse_true"] + offset)).forward(sim19["phantom"])
     ff = align_full_field(sc.with_shifts(offset), data, iterations=1)
-    assert rms_px(ff.shifts, sim19["sparse_true"] + offset, sc.pixel_size) < 0.3
+    assert rms_px(ff.shifts, sim19["sparse_true"] + offset, sc.pixel_size_um) < 0.3
 
 
 # -- the command line ---------------------------------------------------------------------------
@@ -349,7 +349,7 @@ dir = "out"
         toml.replace('center_um = [0.3, -0.2, 0.0]', 'center_um = [0.3, -0.2, 0.0]\nshifts = "out/interior_shifts.csv"')
     )
     acq = load_acquisition(tmp_path / "acq.toml", check_memory=False)
-    assert np.allclose(acq.scan("interior").geometry().shifts, it.shifts, atol=1e-5)
+    assert np.allclose(acq.scan("interior").geometry().shifts_um, it.shifts, atol=1e-5)
 
 
 def test_bad_inputs_raise_one_clear_error():

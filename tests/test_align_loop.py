@@ -93,7 +93,7 @@ def _interior_roi(acq_path):
     full = max(prepare_scans(acq, calibrate=False).scans, key=lambda s: s.geometry.width)
     inter = [s for s in prepare_scans(acq, calibrate=False).scans if s is not full][0].geometry
     vol = acq.volume
-    mask = vol.cylinder_mask(inter.width / 2 - 2 * vol.voxel_size, inter.center[:2])
+    mask = vol.cylinder_mask(inter.width / 2 - 2 * vol.voxel_size_um, inter.center_um[:2])
     return vol, mask
 
 

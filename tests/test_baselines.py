@@ -38,13 +38,13 @@ def test_extended_geometry_keeps_the_interior_columns(problem):
     vol, truth, interior, _, _ = problem
     wide, pad = extended_geometry(interior.geometry, vol)
     assert wide.cols == interior.geometry.cols + 2 * pad
-    assert np.array_equal(wide.angles, interior.geometry.angles) and wide.pixel_size == interior.geometry.pixel_size
+    assert np.array_equal(wide.angles, interior.geometry.angles) and wide.pixel_size_um == interior.geometry.pixel_size_um
     y_wide = projector(vol, wide).forward(truth)
     # the middle columns are exactly the interior detector
     np.testing.assert_allclose(y_wide[:, :, pad:pad + interior.geometry.cols], interior.data, rtol=1e-5, atol=1e-6)
     # and the wide detector sees the whole object: total line integral per view equals the volume integral
-    integral = truth.sum() * vol.voxel_size**3 / vol.extent[2]
-    per_view = y_wide.sum(axis=(1, 2)) * wide.pixel_size**2 / vol.extent[2]
+    integral = truth.sum() * vol.voxel_size_um**3 / vol.extent[2]
+    per_view = y_wide.sum(axis=(1, 2)) * wide.pixel_size_um**2 / vol.extent[2]
     np.testing.assert_allclose(per_view, integral, rtol=1e-4)
 
 

@@ -99,4 +99,4 @@ def test_too_few_matched_views_is_an_error(scans):
 
     (gs, ts), (gi, ti) = scans
     with pytest.raises(InputError, match="need at least 3"):
-        calibrate(ts[:2], gs.subset([0, 1]), ti, gi)
+        calibrate(ts[:2], gs[[0, 1]], ti, gi)

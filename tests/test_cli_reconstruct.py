@@ -25,7 +25,7 @@ def _api_scans(tmp_path, info):
     for name in ("interior", "sparse"):
         geom, trans = info[name]
         geom = geom.__class__(read_angles(tmp_path / f"{name}_angles.txt", "deg"), geom.det_shape,
-                              geom.pixel_size, geom.center)
+                              geom.pixel_size_um, geom.center_um)
         scans.append(Scan(geom, -np.log(trans), name=name))
     return scans
 

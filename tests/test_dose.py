@@ -61,7 +61,7 @@ def analytic_dose(points_x, points_y, angles, fluence):
 
 
 def test_total_energy_matches_beer_lambert(full_dose, full_scan):
-    fluence = PHOTONS / full_scan.pixel_size**2
+    fluence = PHOTONS / full_scan.pixel_size_um**2
     chord_absorption = integrate.quad(
         lambda u: 1 - np.exp(-MU * 2 * np.sqrt(RADIUS**2 - u**2)), -RADIUS, RADIUS, limit=200
     )[0]
@@ -71,7 +71,7 @@ def test_total_energy_matches_beer_lambert(full_dose, full_scan):
 
 def test_dose_profile_matches_analytic(full_dose, full_scan):
     yy, xx = np.meshgrid(VOL.coords("y"), VOL.coords("x"), indexing="ij")
-    expected = analytic_dose(xx, yy, full_scan.angles, PHOTONS / full_scan.pixel_size**2)
+    expected = analytic_dose(xx, yy, full_scan.angles, PHOTONS / full_scan.pixel_size_um**2)
     r = np.hypot(xx, yy)
     inner = r < RADIUS - 2 * VOXEL
     rel = full_dose[0][inner] / expected[inner] - 1
@@ -99,7 +99,7 @@ def test_interior_scan_lights_only_its_band():
     # A sample filling the whole grid, so that every lit voxel absorbs.
     lac = np.full(VOL.shape, MU, dtype=np.float32)
     roi_center = (1.0, -0.5)
-    scan = ScanGeometry.interior(VOL, 6, VOXEL, 3.0, roi_center=roi_center)
+    scan = ScanGeometry.interior(VOL, 6, VOXEL, 3.0, roi_center_um=roi_center)
     scan = scan.with_shifts(np.column_stack([np.linspace(-0.7, 0.7, 6), np.zeros(6)]))
     yy, xx = np.meshgrid(VOL.coords("y"), VOL.coords("x"), indexing="ij")
     uc, _ = scan.detector_center()

@@ -287,7 +287,7 @@ def test_simulate_writes_a_readable_acquisition(tmp_path):
     assert by_name["sparse"].angles_rad.size == 7
     assert by_name["interior"].center_um[:2] == pytest.approx((0.3, -0.2))
     truth, voxel = read_volume(out / "truth.mrc")
-    assert voxel == pytest.approx(acq.volume.voxel_size)
+    assert voxel == pytest.approx(acq.volume.voxel_size_um)
     assert np.asarray(truth).shape == acq.volume.shape
     # outputs are never overwritten without --force
     assert main(["simulate", "--size", "test", "--out", str(out)]) == 2

@@ -11,19 +11,19 @@ from isxt.reconstruct import Scan
 
 
 def _scan(**kw):
-    args = dict(angles=angles_180(12), det_shape=(3, 40), pixel_size=0.05, center=(0.3, -0.2, 0.1))
+    args = dict(angles=angles_180(12), det_shape=(3, 40), pixel_size_um=0.05, center_um=(0.3, -0.2, 0.1))
     args.update(kw)
     return ScanGeometry(**args)
 
 
 def test_volume_equality_tolerance_and_hash():
-    a = VolumeGeometry((4, 32, 30), 0.04, center=(0.1, 0.0, -0.2))
+    a = VolumeGeometry((4, 32, 30), 0.04, center_um=(0.1, 0.0, -0.2))
     # the same volume reached through unit conversions (nm -> µm, rounding on the way)
-    b = VolumeGeometry((4, 32, 30), 40.0 / 1000.0, center=(100.0 / 1000.0, 0.0, -0.2 + 1e-15))
+    b = VolumeGeometry((4, 32, 30), 40.0 / 1000.0, center_um=(100.0 / 1000.0, 0.0, -0.2 + 1e-15))
     assert a == b and hash(a) == hash(b) and len({a, b}) == 1
-    assert a != VolumeGeometry((4, 32, 30), 0.0401, center=a.center)  # a real difference
-    assert a != VolumeGeometry((4, 32, 31), 0.04, center=a.center)
-    assert a != VolumeGeometry((4, 32, 30), 0.04, center=(0.1, 1e-6, -0.2))
+    assert a != VolumeGeometry((4, 32, 30), 0.0401, center_um=a.center_um)  # a real difference
+    assert a != VolumeGeometry((4, 32, 31), 0.04, center_um=a.center_um)
+    assert a != VolumeGeometry((4, 32, 30), 0.04, center_um=(0.1, 1e-6, -0.2))
     assert a != "not a geometry"
 
 
@@ -34,7 +34,7 @@ def test_scan_equality_tolerance_and_hash():
     assert a == b and hash(a) == hash(b)
     assert {a: "interior"}[b] == "interior"
     assert a != _scan(angles=angles_180(12) + 1e-6)
-    assert a != _scan(pixel_size=0.05 * (1 + 1e-6))
+    assert a != _scan(pixel_size_um=0.05 * (1 + 1e-6))
     assert a != _scan(det_shape=(3, 41))
     assert a != _scan(angles=angles_180(11))  # another number of views compares unequal, no error
     shifted = a.with_shifts(np.full((12, 2), 0.01))
@@ -52,12 +52,13 @@ def test_repr_is_readable():
     a = _scan()
     text = repr(a)
     assert text.startswith("ScanGeometry(12 views 0°…165°") and "det_shape=(3, 40)" in text
-    assert "pixel_size=0.05 µm" in text and "center=(0.3, -0.2, 0.1) µm" in text and "no shifts" in text
+    assert "pixel_size_um=0.05," in text and "center_um=(0.3, -0.2, 0.1)," in text and "no shifts" in text
+    assert "pixel_size=" not in text and "center=" not in text  # the new names only
     assert "\n" not in text and len(text) < 150  # no array dump
     assert "shifts up to 0.02 µm" in repr(a.with_shifts(np.tile([0.02, -0.01], (12, 1))))
     assert repr(a[4]).startswith("ScanGeometry(1 view 60°,")
-    v = VolumeGeometry((4, 32, 30), 0.04, center=(0.1, 0.0, -0.2))
-    assert repr(v) == "VolumeGeometry(shape=(4, 32, 30), voxel_size=0.04 µm, center=(0.1, 0, -0.2) µm)"
+    v = VolumeGeometry((4, 32, 30), 0.04, center_um=(0.1, 0.0, -0.2))
+    assert repr(v) == "VolumeGeometry(shape=(4, 32, 30), voxel_size_um=0.04, center_um=(0.1, 0, -0.2))"
 
 
 def test_getitem_selects_views_with_their_shifts():
@@ -67,8 +68,8 @@ def test_getitem_selects_views_with_their_shifts():
                        (np.arange(12) % 4 == 0, [0, 4, 8])):
         sub = a[idx]
         np.testing.assert_array_equal(sub.angles, a.angles[views])
-        np.testing.assert_array_equal(sub.shifts, shifts[views])
-        assert (sub.det_shape, sub.pixel_size, sub.center) == (a.det_shape, a.pixel_size, a.center)
+        np.testing.assert_array_equal(sub.shifts_um, shifts[views])
+        assert (sub.det_shape, sub.pixel_size_um, sub.center_um) == (a.det_shape, a.pixel_size_um, a.center_um)
     assert a[:] == a
     with pytest.raises(IndexError):
         a[12]
@@ -112,7 +113,7 @@ def test_renamed_arguments_warn_and_agree():
         gaussian_kernel(0.09, fwhm=0.09, fwhm_um=0.09)
     img = np.random.default_rng(0).random((16, 16))
     with pytest.warns(DeprecationWarning):
-        assert frc(img, img, pixel_size=0.02).pixel_size == 0.02
+        assert frc(img, img, pixel_size=0.02).pixel_size_um == 0.02
     vol = VolumeGeometry((1, 8, 8), 0.1)
     with pytest.warns(DeprecationWarning):
         np.testing.assert_array_equal(vol.cylinder_mask(radius=0.3), vol.cylinder_mask(0.3))

@@ -60,7 +60,7 @@ def test_gpu_required_is_present():
         assert GPU or (isinstance(PROBLEM, str) and PROBLEM)
 
 
-VOL = isxt.VolumeGeometry((8, 64, 64), 0.08, center=(0.1, -0.1, 0.05))
+VOL = isxt.VolumeGeometry((8, 64, 64), 0.08, center_um=(0.1, -0.1, 0.05))
 
 
 def _scan(kind):
@@ -69,8 +69,8 @@ def _scan(kind):
     if kind == "sparse-2x":
         return isxt.ScanGeometry.full_field(VOL, 9, 0.16, arc="360")
     if kind == "interior-off-centre":
-        return isxt.ScanGeometry.interior(VOL, 60, 0.08, roi_diameter=2.4, roi_center=(0.9, -0.6))
-    scan = isxt.ScanGeometry.interior(VOL, 60, 0.04, roi_diameter=2.0, roi_center=(-0.5, 0.4))
+        return isxt.ScanGeometry.interior(VOL, 60, 0.08, roi_diameter_um=2.4, roi_center_um=(0.9, -0.6))
+    scan = isxt.ScanGeometry.interior(VOL, 60, 0.04, roi_diameter_um=2.0, roi_center_um=(-0.5, 0.4))
     return scan.with_shifts(np.random.default_rng(5).uniform(-0.1, 0.1, (60, 2)))
 
 

@@ -107,7 +107,7 @@ def test_thresholds():
 def test_resolution_from_synthetic_curve():
     freq = np.linspace(0, 0.5, 51)  # rings every 0.01 cycles/pixel
     curve = 1 - 2 * freq  # crosses 1/7 at f = (1 - 1/7)/2 = 3/7
-    r = FRCResult(freq, curve, np.full(51, 1e6), pixel_size=0.02)
+    r = FRCResult(freq, curve, np.full(51, 1e6), pixel_size_um=0.02)
     f_cross = (1 - 1 / 7) / 2
     assert resolution(r) == pytest.approx(20.0 / f_cross, rel=1e-9)  # nm, linear between rings is exact
     assert r.resolution(pixel_size_um=0.01) == pytest.approx(10.0 / f_cross, rel=1e-9)
@@ -139,7 +139,7 @@ def test_resolution_of_a_blurred_image_pair():
 
 
 def test_radial_profile_of_uniform_error_equals_global_psnr():
-    vol = VolumeGeometry((3, 30, 30), voxel_size=0.1)
+    vol = VolumeGeometry((3, 30, 30), voxel_size_um=0.1)
     rng = np.random.default_rng(6)
     ref = rng.random(vol.shape).astype(np.float32)
     x = ref + 0.05 * rng.choice([-1.0, 1.0], vol.shape)
@@ -151,12 +151,12 @@ def test_radial_profile_of_uniform_error_equals_global_psnr():
 
 
 def test_radial_profile_bins_localised_error():
-    vol = VolumeGeometry((2, 40, 40), voxel_size=0.05, center=(0.3, 0.0, 0.0))
+    vol = VolumeGeometry((2, 40, 40), voxel_size_um=0.05, center_um=(0.3, 0.0, 0.0))
     ref = np.ones(vol.shape, np.float32)
-    dist = vol.radial_distance(center_xy=(0.3, 0.0))
+    dist = vol.radial_distance(center_xy_um=(0.3, 0.0))
     x = ref + np.where(dist > 0.5, 0.1, 0.01)[None]
     edges = [0.0, 0.5, 0.8]
-    centres, values = radial_profile(x, ref, vol, center_xy=(0.3, 0.0), bins=edges)
+    centres, values = radial_profile(x, ref, vol, center_xy_um=(0.3, 0.0), bins=edges)
     np.testing.assert_allclose(centres, [0.25, 0.65])
     np.testing.assert_allclose(values, [10 * np.log10(1 / 1e-4), 10 * np.log10(1 / 1e-2)], atol=1e-3)
     # distances given directly, other metrics, masks and empty bins

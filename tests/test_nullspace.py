@@ -113,10 +113,10 @@ def test_interior_scan_leaves_more_null_space_than_full_scan():
     from isxt.geometry import ScanGeometry, VolumeGeometry
     from isxt.projectors import projector
 
-    vol = VolumeGeometry((1, 20, 20), voxel_size=0.1)
+    vol = VolumeGeometry((1, 20, 20), voxel_size_um=0.1)
     x0 = np.random.default_rng(6).random(vol.shape).astype(np.float32)
-    full = projector(vol, ScanGeometry.full_field(vol, 30, pixel_size=0.1))
-    interior = projector(vol, ScanGeometry.interior(vol, 30, pixel_size=0.1, roi_diameter=1.0))
+    full = projector(vol, ScanGeometry.full_field(vol, 30, pixel_size_um=0.1))
+    interior = projector(vol, ScanGeometry.interior(vol, 30, pixel_size_um=0.1, roi_diameter_um=1.0))
     roi = vol.cylinder_mask(0.4)
     r_int = null_space(interior, x0, iterations=150, method="cgls", roi_mask=roi)
     r_both = null_space(stack([interior, full]), x0, iterations=150, method="cgls", roi_mask=roi)

@@ -18,9 +18,9 @@ from isxt.projectors.astra import AstraProjector, astra_available
 from isxt.solvers import cgls
 
 RNG = np.random.default_rng(7)
-VOL = isxt.VolumeGeometry((5, 20, 18), 0.05, center=(0.02, -0.03, 0.0))
+VOL = isxt.VolumeGeometry((5, 20, 18), 0.05, center_um=(0.02, -0.03, 0.0))
 FULL = isxt.ScanGeometry.full_field(VOL, 7, 0.1)
-ROI = isxt.ScanGeometry.interior(VOL, 11, 0.05, roi_diameter=0.5, roi_center=(0.1, 0.05))
+ROI = isxt.ScanGeometry.interior(VOL, 11, 0.05, roi_diameter_um=0.5, roi_center_um=(0.1, 0.05))
 
 
 class Plain:
@@ -201,5 +201,5 @@ def test_depth_psf_model_on_another_detector_has_its_own_transpose():
 
     op = DepthPSFProjector(VOL, FULL[:2], XM2_35NM, n_slabs=2, polychromatic=False)
     assert op.T.range_shape == op.domain_shape  # cache the transpose, then copy the model
-    wide = op._with_scan(isxt.ScanGeometry(FULL.angles[:2], (FULL.rows, FULL.cols + 4), FULL.pixel_size))
+    wide = op._with_scan(isxt.ScanGeometry(FULL.angles[:2], (FULL.rows, FULL.cols + 4), FULL.pixel_size_um))
     assert wide.T.op is wide and wide.T.domain_shape == wide.range_shape != op.range_shape

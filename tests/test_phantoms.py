@@ -152,7 +152,7 @@ def test_capillary_and_ice():
 
 def test_capillary_too_small_for_cell():
     with pytest.raises(InputError, match="capillary"):
-        cell_phantom(GEOM, capillary=True, cell_diameter=9.5)
+        cell_phantom(GEOM, capillary=True, cell_diameter_um=9.5)
 
 
 def test_bacteria_count_and_envelope():
@@ -189,8 +189,8 @@ def test_load_phantom_mrc_round_trip(tmp_path):
     ph = load_phantom(path)
     np.testing.assert_array_equal(ph.lac, data)
     assert ph.geometry.shape == (5, 7, 9)
-    assert ph.geometry.voxel_size == pytest.approx(0.025)
-    assert load_phantom(path, voxel_size_um=0.04).geometry.voxel_size == 0.04
+    assert ph.geometry.voxel_size_um == pytest.approx(0.025)
+    assert load_phantom(path, voxel_size_um=0.04).geometry.voxel_size_um == 0.04
 
 
 def test_load_phantom_npy_and_tiff(tmp_path):
@@ -204,7 +204,7 @@ def test_load_phantom_npy_and_tiff(tmp_path):
     assert set(ph.label_names.values()) == {"background", "sample"}
     tif = tmp_path / "vol.tif"
     tifffile.imwrite(tif, data, imagej=True, resolution=(1 / 0.03, 1 / 0.03), metadata={"unit": "um"})
-    assert load_phantom(tif).geometry.voxel_size == pytest.approx(0.03)
+    assert load_phantom(tif).geometry.voxel_size_um == pytest.approx(0.03)
     bad = tmp_path / "bad.npy"
     np.save(bad, np.zeros((2, 2, 2, 2)))
     with pytest.raises(InputError, match="3-D"):

@@ -26,7 +26,7 @@ PAPER_LIKE = (6.0, 2.6)  # cell and ROI diameter (µm): the cell 2.3× the ROI
     (35, "nyquist", 1256, "Nyquist"),
 ])
 def test_paper_setup_interior_views(ozw, convention, expected, words):
-    p = isxt.plan(36.0, PAPER_ROI, ozw, 60, interior_pixel=0.02, full_pixel=0.04, convention=convention, quick=True,
+    p = isxt.plan(36.0, PAPER_ROI, ozw, 60, interior_pixel_um=0.02, full_pixel_um=0.04, convention=convention, quick=True,
                   progress=False)
     assert isinstance(p, isxt.Plan)
     assert abs(p.n_interior - expected) <= 0.02 * expected
@@ -74,7 +74,7 @@ def test_quick_files_angles_and_no_overwrite(tmp_path, capsys):
 
 def test_dose_agrees_with_dose_maps_of_the_planned_scans(tmp_path):
     """The plan computes its doses on a coarser model grid with fewer views; isxt.dose on the planned scans agrees."""
-    p = isxt.plan(6.0, 2.4, 60, 60, roi_center=(0.8, 0.5), interior_pixel=0.04, full_pixel=0.08, quick=True,
+    p = isxt.plan(6.0, 2.4, 60, 60, roi_center_um=(0.8, 0.5), interior_pixel_um=0.04, full_pixel_um=0.08, quick=True,
                   progress=False)
     assert p.model["k"] > 1
     isxt.write_plan(p, tmp_path)
@@ -87,7 +87,7 @@ def test_dose_agrees_with_dose_maps_of_the_planned_scans(tmp_path):
         width = 2.4 if spec["name"] == "interior" else float(np.hypot(*vol.extent[:2]))
         cols = int(round(width / spec["pixel_size_um"])) if spec["name"] == "interior" else \
             int(np.ceil(width / spec["pixel_size_um"]))
-        g = ScanGeometry(angles, (2, cols), spec["pixel_size_um"], center=spec["center_um"])
+        g = ScanGeometry(angles, (2, cols), spec["pixel_size_um"], center_um=spec["center_um"])
         maps[spec["name"]] = D.dose_map(slab.truth, vol, g, spec["photons"])
     cell = slab.truth > 0
     assert D.mean_dose(maps["interior"], cell) == pytest.approx(p.dose_roi_gy, rel=0.03)
@@ -130,7 +130,7 @@ def test_paper_like_cell_gets_paper_like_sparse_views():
     9–25, and the report says why (the sweep against dense sampling and the anchor rule)."""
     from isxt.planning.report import plan_markdown
 
-    p = isxt.plan(PAPER_LIKE[0], PAPER_LIKE[1], 35, 60, roi_center=(0.5, -0.4), progress=False)
+    p = isxt.plan(PAPER_LIKE[0], PAPER_LIKE[1], 35, 60, roi_center_um=(0.5, -0.4), progress=False)
     assert p.model["k"] > 1 and p.n_interior > 100
     assert 9 <= p.n_full <= 25, [(r["n_full"], round(r["psnr_roi"], 2)) for r in p.sweep]
     md = plan_markdown(p)
@@ -138,9 +138,9 @@ def test_paper_like_cell_gets_paper_like_sparse_views():
 
 
 def test_budget_sets_the_exposure_and_says_what_to_change(tmp_path, capsys):
-    p = isxt.plan(4.2, 1.8, 35, 60, interior_pixel=0.05, full_pixel=0.1, dose_budget=1e7, quick=True, progress=False)
+    p = isxt.plan(4.2, 1.8, 35, 60, interior_pixel_um=0.05, full_pixel_um=0.1, dose_budget=1e7, quick=True, progress=False)
     assert p.budget_ok and p.dose_in_roi_gy == pytest.approx(1e7, rel=1e-6)
-    twice = isxt.plan(4.2, 1.8, 35, 60, interior_pixel=0.05, full_pixel=0.1, dose_budget=2e7, quick=True,
+    twice = isxt.plan(4.2, 1.8, 35, 60, interior_pixel_um=0.05, full_pixel_um=0.1, dose_budget=2e7, quick=True,
                       progress=False)
     assert twice.photons_interior == pytest.approx(2 * p.photons_interior, rel=1e-6)  # dose is linear in photons
     # a budget above one view's dose but far below a usable protocol
@@ -152,7 +152,7 @@ def test_budget_sets_the_exposure_and_says_what_to_change(tmp_path, capsys):
 
 def test_other_samples_bacteria_and_a_user_volume(tmp_path):
     """The sample changes the dose, not the sampling; a user's LAC volume (a file) is planned like the built-in cell."""
-    kw = dict(interior_pixel=0.05, full_pixel=0.1, quick=True, progress=False)
+    kw = dict(interior_pixel_um=0.05, full_pixel_um=0.1, quick=True, progress=False)
     cell = isxt.plan(4.0, 1.6, 35, 60, **kw)
     bact = isxt.plan(4.0, 1.6, 35, 60, phantom="bacteria", **kw)
     assert bact.n_interior == cell.n_interior and bact.n_full == cell.n_full
@@ -161,9 +161,9 @@ def test_other_samples_bacteria_and_a_user_volume(tmp_path):
     vol = isxt.VolumeGeometry((8, 96, 96), 0.05)
     disc = (vol.cylinder_mask(1.8) * 0.2).astype(np.float32)
     np.save(tmp_path / "disc.npy", disc)
-    mine = isxt.plan(4.0, 1.6, 35, 60, phantom=str(tmp_path / "disc.npy"), phantom_voxel_size=0.05, **kw)
+    mine = isxt.plan(4.0, 1.6, 35, 60, phantom=str(tmp_path / "disc.npy"), phantom_voxel_size_um=0.05, **kw)
     np.save(tmp_path / "disc2.npy", disc * 0.5)
-    half = isxt.plan(4.0, 1.6, 35, 60, phantom=str(tmp_path / "disc2.npy"), phantom_voxel_size=0.05, **kw)
+    half = isxt.plan(4.0, 1.6, 35, 60, phantom=str(tmp_path / "disc2.npy"), phantom_voxel_size_um=0.05, **kw)
     assert mine.dose_ratio_full_to_roi > 1  # a full-field view irradiates more of the cell than an interior one
     assert 0.5 < half.dose_roi_gy / mine.dose_roi_gy < 0.75  # absorbed energy ∝ 1 − e^{−µL}: a bit over half
 

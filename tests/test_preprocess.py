@@ -36,10 +36,10 @@ def test_absorption_and_clip_rule():
 
 @pytest.fixture(scope="module")
 def setup():
-    vol = VolumeGeometry((6, 20, 20), 0.05, center=(0.1, -0.05, 0.0))
+    vol = VolumeGeometry((6, 20, 20), 0.05, center_um=(0.1, -0.05, 0.0))
     x = np.random.default_rng(2).random(vol.shape).astype(np.float32)
-    scan = ScanGeometry(np.radians([0, 37, 90, 150]), (8, 30), 0.05, center=(0.15, 0.0, 0.02),
-                        shifts=[[0.01, 0.0], [0.0, 0.02], [-0.03, 0.0], [0.0, 0.0]])
+    scan = ScanGeometry(np.radians([0, 37, 90, 150]), (8, 30), 0.05, center_um=(0.15, 0.0, 0.02),
+                        shifts_um=[[0.01, 0.0], [0.0, 0.02], [-0.03, 0.0], [0.0, 0.0]])
     return vol, x, scan
 
 
@@ -47,8 +47,8 @@ def test_crop_offset_matches_geometry(setup):
     vol, x, scan = setup
     full = projector(vol, scan).forward(x)
     cut, (du, dv) = crop(full, rows=(1, 6), cols=(4, 21))
-    shifted = ScanGeometry(scan.angles, (5, 17), scan.pixel_size, scan.center,
-                           scan.shifts + np.array([du, dv]) * scan.pixel_size)
+    shifted = ScanGeometry(scan.angles, (5, 17), scan.pixel_size_um, scan.center_um,
+                           scan.shifts_um + np.array([du, dv]) * scan.pixel_size_um)
     np.testing.assert_allclose(cut, projector(vol, shifted).forward(x), rtol=1e-4, atol=1e-5)
 
 
@@ -58,8 +58,8 @@ def test_binning_matches_a_coarser_detector(setup):
     # 30 columns bin by 4 into 7 (two columns trimmed at the end): the centre moves.
     binned, (du, dv) = bin_images(full, 4)
     assert binned.shape == (4, 2, 7)
-    coarse = ScanGeometry(scan.angles, (2, 7), scan.pixel_size * 4, scan.center,
-                          np.tile([du, dv], (4, 1)) * scan.pixel_size)
+    coarse = ScanGeometry(scan.angles, (2, 7), scan.pixel_size_um * 4, scan.center_um,
+                          np.tile([du, dv], (4, 1)) * scan.pixel_size_um)
     # The footprint projector's pixel value is the mean over the pixel area,
     # so binning is exactly the coarse detector.
     np.testing.assert_allclose(binned, projector(vol, coarse).forward(x), rtol=1e-4, atol=1e-5)

@@ -28,12 +28,12 @@ def centroid(image):
 def test_point_lands_where_the_contract_says(arc):
     """Centroids of a voxel's footprint on a fine detector follow u, v of the contract."""
     rng = np.random.default_rng(1)
-    vol = isxt.VolumeGeometry((9, 33, 31), 0.05, center=(0.3, -0.2, 0.1))
-    p = vol.voxel_size / 4  # the footprint spans several pixels, so the centroid is sub-pixel exact
+    vol = isxt.VolumeGeometry((9, 33, 31), 0.05, center_um=(0.3, -0.2, 0.1))
+    p = vol.voxel_size_um / 4  # the footprint spans several pixels, so the centroid is sub-pixel exact
     n = 12
     angles = isxt.angles_180(n) if arc == "180" else isxt.angles_360_interleaved(n)
     shifts = rng.uniform(-0.1, 0.1, (n, 2))
-    scan = isxt.ScanGeometry(angles, (int(1.2 / p), int(3.0 / p)), p, center=(0.35, -0.1, 0.12), shifts=shifts)
+    scan = isxt.ScanGeometry(angles, (int(1.2 / p), int(3.0 / p)), p, center_um=(0.35, -0.1, 0.12), shifts_um=shifts)
     k, j, i = 6, 20, 9
     x, y, z = vol.coords("x")[i], vol.coords("y")[j], vol.coords("z")[k]
     proj = isxt.projector(vol, scan).forward(point_volume(vol, k, j, i))
@@ -53,13 +53,13 @@ def interval_overlap(a0, a1, b0, b1):
 def test_voxel_footprint_is_exact_at_axis_aligned_views(pixel_factor):
     """At θ = kπ/2 a voxel projects to a box: its pixel values are interval overlaps."""
     rng = np.random.default_rng(7)
-    vol = isxt.VolumeGeometry((7, 21, 23), 0.05, center=(0.02, -0.03, 0.01))
-    p = vol.voxel_size * pixel_factor
+    vol = isxt.VolumeGeometry((7, 21, 23), 0.05, center_um=(0.02, -0.03, 0.01))
+    p = vol.voxel_size_um * pixel_factor
     angles = np.array([0.0, 0.5, 1.0, 1.5]) * np.pi
     shifts = rng.uniform(-0.07, 0.07, (4, 2))
-    scan = isxt.ScanGeometry(angles, (int(0.8 / p) + 1, int(2.0 / p) + 1), p, center=(0.05, 0.04, 0.0), shifts=shifts)
+    scan = isxt.ScanGeometry(angles, (int(0.8 / p) + 1, int(2.0 / p) + 1), p, center_um=(0.05, 0.04, 0.0), shifts_um=shifts)
     k, j, i = 2, 13, 8
-    s = vol.voxel_size
+    s = vol.voxel_size_um
     x, y, z = vol.coords("x")[i], vol.coords("y")[j], vol.coords("z")[k]
     proj = isxt.projector(vol, scan).forward(point_volume(vol, k, j, i))
     u, v = scan.project_point(x, y, z)
@@ -73,12 +73,12 @@ def test_voxel_footprint_is_exact_at_axis_aligned_views(pixel_factor):
 
 
 def test_mass_is_conserved_per_view():
-    vol = isxt.VolumeGeometry((5, 24, 26), 0.08, center=(0.1, 0.0, -0.03))
+    vol = isxt.VolumeGeometry((5, 24, 26), 0.08, center_um=(0.1, 0.0, -0.03))
     rng = np.random.default_rng(2)
     x = rng.random(vol.shape, dtype=np.float32)
     for p in (0.03, 0.08, 0.2, 0.35):
-        scan = isxt.ScanGeometry(isxt.angles_180(17), (int(1.0 / p) + 2, int(4.0 / p)), p, center=vol.center,
-                                 shifts=rng.uniform(-0.05, 0.05, (17, 2)))
+        scan = isxt.ScanGeometry(isxt.angles_180(17), (int(1.0 / p) + 2, int(4.0 / p)), p, center_um=vol.center_um,
+                                 shifts_um=rng.uniform(-0.05, 0.05, (17, 2)))
         proj = isxt.projector(vol, scan).forward(x)
         expected = x.sum(dtype=np.float64) * vol.voxel_volume
         np.testing.assert_allclose(proj.sum(axis=(1, 2), dtype=np.float64) * p * p, expected, rtol=1e-5)
@@ -107,7 +107,7 @@ def exact_disk_profile(u0, u1, radius):
 
 def disk_volume(vol, radius, oversample=8):
     """Area fraction of each voxel inside the disk (a uniform LAC of 1/µm)."""
-    s = vol.voxel_size
+    s = vol.voxel_size_um
     sub = (np.arange(oversample) + 0.5) / oversample - 0.5
     xs = (vol.coords("x")[:, None] + sub * s).ravel()
     ys = (vol.coords("y")[:, None] + sub * s).ravel()
@@ -120,13 +120,13 @@ def disk_volume(vol, radius, oversample=8):
 def test_uniform_disk_matches_exact_chords(pixel_factor):
     vol = isxt.VolumeGeometry((8, 128, 128), 0.05)  # 0.4 µm high: fills every detector row
     radius = 2.5
-    p = vol.voxel_size * pixel_factor
+    p = vol.voxel_size_um * pixel_factor
     cols = int(np.ceil(7.0 / p))
     scan = isxt.ScanGeometry(isxt.angles_180(7) + 0.1, (int(round(0.4 / p)), cols), p)
     proj = isxt.projector(vol, scan).forward(disk_volume(vol, radius))
     edges = (np.arange(cols + 1) - cols / 2) * p
     exact = exact_disk_profile(edges[:-1], edges[1:], radius)
-    inner = np.abs(0.5 * (edges[:-1] + edges[1:])) < radius - 2 * max(p, vol.voxel_size)
+    inner = np.abs(0.5 * (edges[:-1] + edges[1:])) < radius - 2 * max(p, vol.voxel_size_um)
     for a in range(scan.n_angles):
         got = proj[a, 0, inner]
         err = np.linalg.norm(got - exact[inner]) / np.linalg.norm(exact[inner])
@@ -134,9 +134,9 @@ def test_uniform_disk_matches_exact_chords(pixel_factor):
 
 
 def _operators_for_adjoint():
-    vol = isxt.VolumeGeometry((6, 30, 34), 0.05, center=(0.05, 0.1, 0.0))
+    vol = isxt.VolumeGeometry((6, 30, 34), 0.05, center_um=(0.05, 0.1, 0.0))
     rng = np.random.default_rng(4)
-    interior = isxt.ScanGeometry.interior(vol, 23, 0.04, roi_diameter=0.8, roi_center=(0.2, -0.1))
+    interior = isxt.ScanGeometry.interior(vol, 23, 0.04, roi_diameter_um=0.8, roi_center_um=(0.2, -0.1))
     interior = interior.with_shifts(rng.uniform(-0.03, 0.03, (23, 2)))
     sparse = isxt.ScanGeometry.full_field(vol, 5, 0.1, arc="360")
     a_roi = isxt.projector(vol, interior)
@@ -162,7 +162,7 @@ def test_adjoint_identity(name):
 @needs_astra
 def test_astra_adjoint_identity():
     vol = isxt.VolumeGeometry((3, 20, 22), 0.05)
-    scan = isxt.ScanGeometry.interior(vol, 11, 0.05, roi_diameter=0.6, roi_center=(0.1, 0.0))
+    scan = isxt.ScanGeometry.interior(vol, 11, 0.05, roi_diameter_um=0.6, roi_center_um=(0.1, 0.0))
     # ASTRA's CPU 'linear' projector is an exact transpose (its GPU projectors are not: tests/test_gpu.py)
     assert adjoint_mismatch(AstraProjector(vol, scan, use_gpu=False)) < 1e-5
 
@@ -172,7 +172,7 @@ def test_astra_adjoint_identity():
     "kind", ["full", "sparse-2x", "interior-off-centre", "interior-fine-shifted"]
 )
 def test_numba_matches_astra(kind):
-    vol = isxt.VolumeGeometry((6, 64, 64), 0.08, center=(0.1, -0.1, 0.05))
+    vol = isxt.VolumeGeometry((6, 64, 64), 0.08, center_um=(0.1, -0.1, 0.05))
     x = smooth_phantom(vol)
     rng = np.random.default_rng(5)
     if kind == "full":
@@ -180,9 +180,9 @@ def test_numba_matches_astra(kind):
     elif kind == "sparse-2x":
         scan = isxt.ScanGeometry.full_field(vol, 9, 0.16, arc="360")
     elif kind == "interior-off-centre":
-        scan = isxt.ScanGeometry.interior(vol, 60, 0.08, roi_diameter=2.4, roi_center=(0.9, -0.6))
+        scan = isxt.ScanGeometry.interior(vol, 60, 0.08, roi_diameter_um=2.4, roi_center_um=(0.9, -0.6))
     else:
-        scan = isxt.ScanGeometry.interior(vol, 60, 0.04, roi_diameter=2.0, roi_center=(-0.5, 0.4))
+        scan = isxt.ScanGeometry.interior(vol, 60, 0.04, roi_diameter_um=2.0, roi_center_um=(-0.5, 0.4))
         scan = scan.with_shifts(rng.uniform(-0.1, 0.1, (60, 2)))
     a = isxt.projector(vol, scan).forward(x)
     b = isxt.projector(vol, scan, backend="astra").forward(x)
@@ -213,11 +213,11 @@ def test_single_slice_kernels_match_the_volume_kernels(kind):
     """nz == 1 runs dedicated 2D kernels; they must equal the slice-vectorised ones and be exact adjoints."""
     rng = np.random.default_rng(8)
     s = 0.05
-    flat = isxt.VolumeGeometry((1, 30, 34), s, center=(0.05, 0.1, 0.0))
+    flat = isxt.VolumeGeometry((1, 30, 34), s, center_um=(0.05, 0.1, 0.0))
     # the same plane as slice 0 of a two-slice volume (slice 1 holds zeros)
-    thick = isxt.VolumeGeometry((2, 30, 34), s, center=(0.05, 0.1, s / 2))
+    thick = isxt.VolumeGeometry((2, 30, 34), s, center_um=(0.05, 0.1, s / 2))
     if kind == "interior-shifted":
-        scan = isxt.ScanGeometry.interior(flat, 23, 0.04, roi_diameter=0.8, roi_center=(0.2, -0.1), rows=1)
+        scan = isxt.ScanGeometry.interior(flat, 23, 0.04, roi_diameter_um=0.8, roi_center_um=(0.2, -0.1), rows=1)
         scan = scan.with_shifts(np.column_stack([rng.uniform(-0.03, 0.03, 23), np.zeros(23)]))
     else:
         scan = isxt.ScanGeometry.full_field(flat, 5, 0.1, arc="360", rows=1)
@@ -282,7 +282,7 @@ def test_rows_covering_follows_shifts_and_pixel_size():
     """First/last detector rows that see the volume, for shifted views and coarse pixels."""
     vol = isxt.VolumeGeometry((8, 10, 10), 0.05)  # z from -0.2 to 0.2 µm
     shifts = np.array([[0.0, 0.0], [0.0, 0.1], [0.0, -0.3]])
-    scan = isxt.ScanGeometry(isxt.angles_180(3), (14, 20), 0.05, shifts=shifts)
+    scan = isxt.ScanGeometry(isxt.angles_180(3), (14, 20), 0.05, shifts_um=shifts)
     first, last = scan.rows_covering(vol)
     # rows span v from -0.35 µm; a v-shift of 0.1 µm moves the volume two rows down
     np.testing.assert_array_equal(first, [3, 1, 9])
@@ -308,12 +308,12 @@ def test_volume_forward_equals_transposed_adjoint(pixel_factor, kind):
     Covers both walking directions of a row (360° arc), 2- and 3-tap views,
     more than one z-chunk (17 slices) and rows cut by an interior detector.
     """
-    vol = isxt.VolumeGeometry((17, 7, 6), 0.05, center=(0.01, -0.02, 0.0))
-    p = vol.voxel_size * pixel_factor
+    vol = isxt.VolumeGeometry((17, 7, 6), 0.05, center_um=(0.01, -0.02, 0.0))
+    p = vol.voxel_size_um * pixel_factor
     if kind == "full":
         scan = isxt.ScanGeometry.full_field(vol, 6, p, arc="360")
     else:
-        scan = isxt.ScanGeometry.interior(vol, 6, p, roi_diameter=0.15, roi_center=(0.05, 0.0))
+        scan = isxt.ScanGeometry.interior(vol, 6, p, roi_diameter_um=0.15, roi_center_um=(0.05, 0.0))
     A = isxt.projector(vol, scan)
     dense = np.empty((int(np.prod(scan.shape)), int(np.prod(vol.shape))), np.float64)
     e = np.zeros(scan.shape, np.float32)

@@ -145,7 +145,7 @@ def test_old_figure_names_still_draw(tmp_path):
     assert old_cell_slab is cell_slab
     vol = VolumeGeometry((4, 40, 48), 0.05)
     x = cell_slab(vol)
-    write_quicklook(tmp_path / "q.png", x, vol.voxel_size, vol.center, title="t")
+    write_quicklook(tmp_path / "q.png", x, vol.voxel_size_um, vol.center_um, title="t")
     assert (tmp_path / "q.png").read_bytes()[:4] == b"\x89PNG"
 
 
@@ -153,9 +153,9 @@ def test_fine_and_coarse_is_the_block_mean_of_the_fine_phantom():
     from isxt.geometry import VolumeGeometry
     from isxt.phantoms import cell_phantom, fine_and_coarse
 
-    vol = VolumeGeometry((2, 32, 36), 0.15, center=(0.3, -0.2, 0.0))
+    vol = VolumeGeometry((2, 32, 36), 0.15, center_um=(0.3, -0.2, 0.0))
     ph = fine_and_coarse("cell", vol, seed=3)
-    assert ph.fine.shape == (4, 64, 72) and ph.fine.center == vol.center and ph.fine.voxel_size == 0.075
+    assert ph.fine.shape == (4, 64, 72) and ph.fine.center_um == vol.center_um and ph.fine.voxel_size_um == 0.075
     direct = np.asarray(cell_phantom(ph.fine, seed=3).lac, np.float32)
     np.testing.assert_array_equal(ph.lac_fine, direct)
     # the coarse voxel is the mean of its eight fine voxels (an independent loop)
@@ -170,7 +170,7 @@ def test_quicklook_outlines_interior_rois_and_states_clipping(tmp_path):
     from isxt.geometry import ScanGeometry, VolumeGeometry
     from isxt.plotting.results import _colour_limits, interior_rois, write_quicklook
 
-    vol = VolumeGeometry((2, 40, 60), 0.05, center=(0.1, 0.0, 0.0))
+    vol = VolumeGeometry((2, 40, 60), 0.05, center_um=(0.1, 0.0, 0.0))
     roi = ScanGeometry.interior(vol, 10, 0.05, 1.0, (0.3, -0.2))
     rois = interior_rois([ScanGeometry.full_field(vol, 5, 0.1), roi], vol)  # the full-field scan has no ROI
     assert len(rois) == 1 and rois[0][0] == (0.3, -0.2) and rois[0][1] == pytest.approx(1.0)
@@ -181,5 +181,5 @@ def test_quicklook_outlines_interior_rois_and_states_clipping(tmp_path):
     spiky[0, 0, 0] = 50.0
     lo, hi, note = _colour_limits(spiky)
     assert hi == 1.0 and "clipped" in note and "50" in note
-    write_quicklook(tmp_path / "q.png", spiky, vol.voxel_size, vol.center, title="thin slab", roi=rois)
+    write_quicklook(tmp_path / "q.png", spiky, vol.voxel_size_um, vol.center_um, title="thin slab", roi=rois)
     assert (tmp_path / "q.png").read_bytes()[:4] == b"\x89PNG"

@@ -82,7 +82,7 @@ def test_single_slab_is_a_z_independent_kernel(small_case):
     """n_slabs = 1 reduces to Eq. 11: k ⊛ (A x) with the PSF at the focus offset."""
     vol, scan, x = small_case
     op = DepthPSFProjector(vol, scan, XM2_35NM, n_slabs=1, focus_um=-0.7)
-    kernel = XM2_35NM.psf_2d(0.7, scan.pixel_size, size=op.kernels.shape[-1])
+    kernel = XM2_35NM.psf_2d(0.7, scan.pixel_size_um, size=op.kernels.shape[-1])
     reference = convolve_detector(projector(vol, scan), kernel).forward(x)
     np.testing.assert_allclose(op.forward(x), reference, atol=1e-5 * np.abs(reference).max())
 
@@ -101,9 +101,9 @@ def test_fast_depth_model_matches_direct_evaluation(small_case):
     vol, scan, x = small_case
     focus = -1.5  # put the whole object out of focus, where the PSF changes fastest with depth
     # one-voxel depth bins: the reference is itself within ~1.5e-4 of its converged value
-    direct = depth_psf_direct(x, vol, scan, XM2_35NM, focus_um=focus, depth_step_um=vol.voxel_size)
+    direct = depth_psf_direct(x, vol, scan, XM2_35NM, focus_um=focus, depth_step_um=vol.voxel_size_um)
     fast = DepthPSFProjector(vol, scan, XM2_35NM, focus_um=focus)  # default slab spacing ≤ DOF/4
-    in_focus_only = convolve_detector(projector(vol, scan), XM2_35NM.psf_2d(-focus, scan.pixel_size)).forward(x)
+    in_focus_only = convolve_detector(projector(vol, scan), XM2_35NM.psf_2d(-focus, scan.pixel_size_um)).forward(x)
     err = np.linalg.norm(fast.forward(x) - direct) / np.linalg.norm(direct)
     depth_effect = np.linalg.norm(in_focus_only - direct) / np.linalg.norm(direct)
     assert err < 2e-3
@@ -171,7 +171,7 @@ def test_simulate_projections_paths(small_case):
     np.testing.assert_allclose(ideal.absorption, plain, atol=1e-5)
     assert ideal.photons is None
     banded = simulate_projections(x, vol, scan, psf=0.035)
-    np.testing.assert_allclose(banded.absorption, band_limit(plain, 0.035, scan.pixel_size), atol=1e-6)
+    np.testing.assert_allclose(banded.absorption, band_limit(plain, 0.035, scan.pixel_size_um), atol=1e-6)
     depth = simulate_projections(x, vol, scan, psf=XM2_35NM, focus_um=-0.5, n_slabs=3)
     expected = DepthPSFProjector(vol, scan, XM2_35NM, n_slabs=3, focus_um=-0.5).forward(x)
     np.testing.assert_allclose(depth.absorption, expected, atol=1e-5)
@@ -184,7 +184,7 @@ def test_simulate_projections_noise_level():
     vol = VolumeGeometry((6, 24, 24), 0.04)
     scan = ScanGeometry.full_field(vol, 40, 0.04)
     x = blob_phantom(vol, seed=2) * 3
-    n0 = photons_per_pixel(150, scan.pixel_size)
+    n0 = photons_per_pixel(150, scan.pixel_size_um)
     assert n0 == pytest.approx(2400.0)
     sim = simulate_projections(x, vol, scan, photons=n0, seed=5)
     clean = np.exp(-sim.ideal_absorption.astype(np.float64))
@@ -232,7 +232,7 @@ def slab_by_slab(vol, scan, x, nodes):
     out = np.zeros((scan.n_angles, nodes.size) + scan.shape[1:], np.float32)
     for a in range(scan.n_angles):
         view = projector(vol, scan[[a]])
-        for s, w in enumerate(hat_weight_maps(vol, scan.center[:2], scan.angles[a], nodes)):
+        for s, w in enumerate(hat_weight_maps(vol, scan.center_um[:2], scan.angles[a], nodes)):
             out[a, s] = view.forward(x * w[None].astype(np.float32))[0]
     return out
 
@@ -241,14 +241,14 @@ def slab_by_slab(vol, scan, x, nodes):
 def depth_slab_cases():
     """Off-centre volume and scan with (du, dv) shifts, views at 0, 45°, 90° and oblique; pixel ½, 1, 2 voxels."""
     rng = np.random.default_rng(11)
-    vol = VolumeGeometry((5, 23, 27), 0.02, center=(0.03, -0.02, 0.01))
+    vol = VolumeGeometry((5, 23, 27), 0.02, center_um=(0.03, -0.02, 0.01))
     angles = np.deg2rad([0.0, 45.0, 90.0, 31.7, 123.4, 180.0])
     cases = {}
     for factor in (0.5, 1, 2):
-        p = factor * vol.voxel_size
+        p = factor * vol.voxel_size_um
         shifts = rng.uniform(-0.05, 0.05, (angles.size, 2))
-        cases[factor] = ScanGeometry(angles, (int(0.1 / p) + 2, int(0.7 / p)), p, center=(0.05, 0.01, 0.0),
-                                     shifts=shifts)
+        cases[factor] = ScanGeometry(angles, (int(0.1 / p) + 2, int(0.7 / p)), p, center_um=(0.05, 0.01, 0.0),
+                                     shifts_um=shifts)
     return vol, cases, rng.random(vol.shape, dtype=np.float32)
 
 
@@ -258,7 +258,7 @@ def test_depth_slabs_equal_slab_by_slab_projections(depth_slab_cases, factor, n_
     vol, cases, x = depth_slab_cases
     scan = cases[factor]
     nodes = slab_depths(vol, scan, n_nodes)
-    got = projector(vol, scan).forward_depth_slabs(x, nodes, scan.center[:2])
+    got = projector(vol, scan).forward_depth_slabs(x, nodes, scan.center_um[:2])
     reference = slab_by_slab(vol, scan, x, nodes)
     assert got.dtype == np.float32 and got.shape == reference.shape
     assert np.abs(got - reference).max() <= 1e-5 * np.abs(reference).max()
@@ -267,17 +267,17 @@ def test_depth_slabs_equal_slab_by_slab_projections(depth_slab_cases, factor, n_
 def test_depth_slabs_single_node_is_the_plain_projection(depth_slab_cases):
     vol, cases, x = depth_slab_cases
     scan = cases[2]
-    got = projector(vol, scan).forward_depth_slabs(x, np.zeros(1), scan.center[:2])
+    got = projector(vol, scan).forward_depth_slabs(x, np.zeros(1), scan.center_um[:2])
     np.testing.assert_array_equal(got[:, 0], projector(vol, scan).forward(x))
 
 
 def test_depth_slabs_sum_to_the_plain_projection(depth_slab_cases):
     """The hat weights of a voxel sum to 1; with a thin volume (one slice) too."""
     vol, cases, x = depth_slab_cases
-    for v, xv in ((vol, x), (VolumeGeometry((1,) + vol.shape[1:], vol.voxel_size, center=vol.center), x[2:3])):
+    for v, xv in ((vol, x), (VolumeGeometry((1,) + vol.shape[1:], vol.voxel_size_um, center_um=vol.center_um), x[2:3])):
         scan = cases[1]
         op = projector(v, scan)
-        slabs = op.forward_depth_slabs(xv, slab_depths(v, scan, 7), scan.center[:2])
+        slabs = op.forward_depth_slabs(xv, slab_depths(v, scan, 7), scan.center_um[:2])
         plain = op.forward(xv)
         assert np.abs(slabs.sum(axis=1) - plain).max() <= 1e-5 * np.abs(plain).max()
 
@@ -288,12 +288,12 @@ def test_depth_slabs_adjoint_identity(depth_slab_cases):
     for scan in cases.values():
         nodes = slab_depths(vol, scan, 4)
         op = projector(vol, scan)
-        ax = op.forward_depth_slabs(x, nodes, scan.center[:2]).astype(np.float64)
+        ax = op.forward_depth_slabs(x, nodes, scan.center_um[:2]).astype(np.float64)
         y = rng.random(ax.shape, dtype=np.float32)
-        aty = op.adjoint_depth_slabs(y, nodes, scan.center[:2]).astype(np.float64)
+        aty = op.adjoint_depth_slabs(y, nodes, scan.center_um[:2]).astype(np.float64)
         assert np.vdot(ax, y) == pytest.approx(np.vdot(x.astype(np.float64), aty), rel=1e-5)
         # a list of per-view images works as well
-        np.testing.assert_array_equal(op.adjoint_depth_slabs(list(y), nodes, scan.center[:2]), aty.astype(np.float32))
+        np.testing.assert_array_equal(op.adjoint_depth_slabs(list(y), nodes, scan.center_um[:2]), aty.astype(np.float32))
 
 
 def test_depth_slabs_reject_uneven_nodes(depth_slab_cases):
@@ -310,7 +310,7 @@ def test_depth_psf_one_pass_equals_the_slab_loop(small_case, monkeypatch):
     from isxt.projectors.numba_cpu import NumbaProjector
 
     vol, scan, x = small_case
-    interior = ScanGeometry(scan.angles, (scan.rows, 20), scan.pixel_size, center=(0.08, -0.05, 0.0))
+    interior = ScanGeometry(scan.angles, (scan.rows, 20), scan.pixel_size_um, center_um=(0.08, -0.05, 0.0))
     y = np.random.default_rng(4).random(scan.shape, dtype=np.float32)
     results = []
     for one_pass in (True, False):

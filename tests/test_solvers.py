@@ -112,8 +112,8 @@ def test_cgls_on_a_real_projector():
     from isxt.geometry import ScanGeometry, VolumeGeometry
     from isxt.projectors import projector
 
-    vol = VolumeGeometry((2, 24, 24), voxel_size=0.1)
-    scan = ScanGeometry.full_field(vol, 40, pixel_size=0.1)
+    vol = VolumeGeometry((2, 24, 24), voxel_size_um=0.1)
+    scan = ScanGeometry.full_field(vol, 40, pixel_size_um=0.1)
     A = projector(vol, scan)
     yy, xx = np.mgrid[:24, :24]
     disk = ((xx - 11.5) ** 2 + (yy - 11.5) ** 2 < 8**2).astype(np.float32)
@@ -229,9 +229,9 @@ def test_make_subsets_partitions_views_of_projectors_and_stacks():
     from isxt.geometry import ScanGeometry, VolumeGeometry
     from isxt.projectors import projector
 
-    vol = VolumeGeometry((1, 12, 12), voxel_size=0.1)
-    A1 = projector(vol, ScanGeometry.full_field(vol, 7, pixel_size=0.1))
-    A2 = projector(vol, ScanGeometry.full_field(vol, 5, pixel_size=0.05))
+    vol = VolumeGeometry((1, 12, 12), voxel_size_um=0.1)
+    A1 = projector(vol, ScanGeometry.full_field(vol, 7, pixel_size_um=0.1))
+    A2 = projector(vol, ScanGeometry.full_field(vol, 5, pixel_size_um=0.05))
     rng = np.random.default_rng(25)
     x = rng.random(vol.shape).astype(np.float32)
     y1, y2 = A1.forward(x), A2.forward(x)
@@ -256,8 +256,8 @@ def test_subsets_of_a_blurred_truncated_scan_are_its_views():
     from isxt.geometry import ScanGeometry, VolumeGeometry
     from isxt.reconstruct import Scan, build_operator
 
-    vol = VolumeGeometry((2, 16, 16), voxel_size=0.1)
-    g = ScanGeometry.interior(vol, 9, 0.1, roi_diameter=0.8)
+    vol = VolumeGeometry((2, 16, 16), voxel_size_um=0.1)
+    g = ScanGeometry.interior(vol, 9, 0.1, roi_diameter_um=0.8)
     A = build_operator(Scan(g, np.zeros(g.shape, np.float32), psf=0.25), vol)
     x = np.random.default_rng(31).random(vol.shape, dtype=np.float32)
     y = A.forward(x)

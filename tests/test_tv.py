@@ -51,10 +51,10 @@ def _matrix_problem(m=260, noise=0.0, seed=0):
 
 def _problem(n_angles=12, vol=VOL, noise=0.0, seed=0):
     # data from a different discretisation (the 2× finer grid) than the reconstruction's
-    fine = isxt.VolumeGeometry(tuple(2 * n for n in vol.shape), vol.voxel_size / 2)
+    fine = isxt.VolumeGeometry(tuple(2 * n for n in vol.shape), vol.voxel_size_um / 2)
     truth = _blocks(vol.shape)
     truth_fine = np.repeat(np.repeat(np.repeat(truth, 2, 0), 2, 1), 2, 2)
-    geom = isxt.ScanGeometry.full_field(vol, n_angles, vol.voxel_size)
+    geom = isxt.ScanGeometry.full_field(vol, n_angles, vol.voxel_size_um)
     y = projector(fine, geom).forward(truth_fine)
     if noise:
         y = y + np.random.default_rng(seed).normal(0, noise * y.max(), y.shape).astype(np.float32)

@@ -74,14 +74,14 @@ def extended_geometry(interior_geometry, volume, margin_px=2):
     """
     g = interior_geometry
     sx, sy, _ = volume.extent
-    cx, cy, _ = volume.center
+    cx, cy, _ = volume.center_um
     corners = np.array([(cx + a * sx / 2, cy + b * sy / 2) for a in (-1, 1) for b in (-1, 1)])
     uc, _ = g.detector_center()
     cos, sin = np.cos(g.angles), np.sin(g.angles)
     u = corners[:, 0][None] * cos[:, None] + corners[:, 1][None] * sin[:, None] - uc[:, None]
     half_width = float(np.abs(u).max())
-    pad = max(0, int(np.ceil(half_width / g.pixel_size - g.cols / 2)) + int(margin_px))
-    wide = ScanGeometry(g.angles, (g.rows, g.cols + 2 * pad), g.pixel_size, g.center, g.shifts)
+    pad = max(0, int(np.ceil(half_width / g.pixel_size_um - g.cols / 2)) + int(margin_px))
+    wide = ScanGeometry(g.angles, (g.rows, g.cols + 2 * pad), g.pixel_size_um, g.center_um, g.shifts_um)
     return wide, pad
 
 

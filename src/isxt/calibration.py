@@ -111,7 +111,7 @@ def match_pixels(ref_trans, ref_geometry, target_trans, target_geometry, angle_t
     ref_angles = np.asarray(ref_geometry.angles)
     uc_a, vc_a = ref_geometry.detector_center()
     uc_b, vc_b = target_geometry.detector_center()
-    pa, pb = ref_geometry.pixel_size, target_geometry.pixel_size
+    pa, pb = ref_geometry.pixel_size_um, target_geometry.pixel_size_um
     ratio = pa / pb
     sigma = np.sqrt(max(ratio**2 / 4 - 1 / 12, 0.0)) if match_resolution and ratio > 1 else 0.0
     cols_b = (np.arange(target_geometry.cols) + 0.5 - target_geometry.cols / 2) * pb

@@ -148,17 +148,17 @@ def seen_mask(geometry, volume):
     >>> vol = isxt.VolumeGeometry((4, 32, 32), 0.1)
     >>> bool(seen_mask(isxt.ScanGeometry.full_field(vol, 6, 0.1), vol).all())
     True
-    >>> roi = isxt.ScanGeometry.interior(vol, 6, 0.1, roi_diameter=1.2)
+    >>> roi = isxt.ScanGeometry.interior(vol, 6, 0.1, roi_diameter_um=1.2)
     >>> bool(0 < seen_mask(roi, vol).mean() < 0.5)
     True
     """
-    s = volume.voxel_size
+    s = volume.voxel_size_um
     x = volume.coords("x")[None, :]
     y = volume.coords("y")[:, None]
     z = volume.coords("z")
     uc, vc = geometry.detector_center()
-    half_w = geometry.cols * geometry.pixel_size / 2
-    half_h = geometry.rows * geometry.pixel_size / 2
+    half_w = geometry.cols * geometry.pixel_size_um / 2
+    half_h = geometry.rows * geometry.pixel_size_um / 2
     inplane = np.ones((volume.ny, volume.nx), dtype=bool)
     rows = np.ones(volume.nz, dtype=bool)
     tol = 1e-6 * s
@@ -200,14 +200,14 @@ def _single(scan, volume, backend, iterations):
 def _candidates(scan):
     """``(cause, Scan)`` for the layout mistakes the diagnosis tries on one scan."""
     g = scan.geometry
-    cx, cy, cz = g.center
+    cx, cy, cz = g.center_um
     out = [
         ("its angle file reversed", dataclasses.replace(g, angles=g.angles[::-1].copy())),
-        ("x and y swapped in its center_um", dataclasses.replace(g, center=(cy, cx, cz))),
+        ("x and y swapped in its center_um", dataclasses.replace(g, center_um=(cy, cx, cz))),
         ("its angles offset by 90°", dataclasses.replace(g, angles=g.angles + np.pi / 2)),
         ("its angles offset by -90°", dataclasses.replace(g, angles=g.angles - np.pi / 2)),
-        ("its pixel_size_um 2x too small", dataclasses.replace(g, pixel_size=g.pixel_size * 2)),
-        ("its pixel_size_um 2x too large", dataclasses.replace(g, pixel_size=g.pixel_size / 2)),
+        ("its pixel_size_um 2x too small", dataclasses.replace(g, pixel_size_um=g.pixel_size_um * 2)),
+        ("its pixel_size_um 2x too large", dataclasses.replace(g, pixel_size_um=g.pixel_size_um / 2)),
     ]
     return [(cause, dataclasses.replace(scan, geometry=geom)) for cause, geom in out]
 
@@ -229,7 +229,7 @@ def _prediction(x_s, source, target, mask_s, volume, backend):
     # A coarser source cannot predict detail finer than its pixels: compare both
     # at the source's resolution (a Gaussian of half its pixel, in target pixels),
     # so that a sharp sample does not look inconsistent (the noise shrinks alike).
-    ratio = source.geometry.pixel_size / target.geometry.pixel_size
+    ratio = source.geometry.pixel_size_um / target.geometry.pixel_size_um
     if ratio > 1.01:
         sigma = (0.0, ratio / 2, ratio / 2)
         pred = ndimage.gaussian_filter(pred, sigma, mode="nearest")

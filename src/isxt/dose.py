@@ -192,15 +192,15 @@ def absorbed_photons(lac, volume_geometry, scan, photons_per_pixel, rays_per_vox
     """
     lac, photons = _check_inputs(lac, volume_geometry, scan, photons_per_pixel)
     vol = volume_geometry
-    s = vol.voxel_size
-    p = scan.pixel_size
+    s = vol.voxel_size_um
+    p = scan.pixel_size_um
     # Rays on a sub-grid of the detector pixels, spacing h <= voxel / rays_per_voxel.
     n_sub = max(int(np.ceil(rays_per_voxel * p / s - 1e-9)), 1)
     h = p / n_sub
     ray_u = (np.arange(scan.cols * n_sub) + 0.5) * h - scan.width / 2
     uc, vc = scan.detector_center()
     cos_a, sin_a = np.cos(scan.angles), np.sin(scan.angles)
-    cx, cy, cz = vol.center
+    cx, cy, cz = vol.center_um
     offsets = uc - (cx * cos_a + cy * sin_a)
     # Photons per ray and slice: fluence × ray width × slice thickness lit by the detector rows.
     z = vol.coords("z")

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._array import array_module
-from ._deprecate import renamed_kwargs
+from ._deprecate import renamed_fields, renamed_kwargs
 from .errors import InputError
 
 __all__ = [
@@ -134,6 +134,7 @@ def threshold_half_bit(n):
     return np.where(root > 0, t, 1.0)
 
 
+@renamed_fields(pixel_size="pixel_size_um")
 @dataclass
 class FRCResult:
     """A Fourier ring (or shell) correlation curve.
@@ -146,21 +147,21 @@ class FRCResult:
         Correlation per ring, in [-1, 1].
     n : ndarray
         Number of Fourier pixels per ring (per slice for :func:`frc_slices`).
-    pixel_size : float or None
-        Pixel size in µm, if given.
+    pixel_size_um : float or None
+        Pixel size in µm, if given (``pixel_size`` is the deprecated name).
     """
 
     freq: np.ndarray
     frc: np.ndarray
     n: np.ndarray
-    pixel_size: float | None = None
+    pixel_size_um: float | None = None
 
     @property
     def freq_per_um(self):
-        """Frequencies in cycles/µm (needs ``pixel_size``)."""
-        if self.pixel_size is None:
-            raise InputError("this FRC has no pixel_size; pass pixel_size_um to frc()/fsc()")
-        return self.freq / self.pixel_size
+        """Frequencies in cycles/µm (needs ``pixel_size_um``)."""
+        if self.pixel_size_um is None:
+            raise InputError("this FRC has no pixel_size_um; pass pixel_size_um to frc()/fsc()")
+        return self.freq / self.pixel_size_um
 
     @property
     def freq_nyquist(self):
@@ -302,7 +303,7 @@ def resolution(result, threshold="1/7", pixel_size_um=None):
     result : FRCResult
     threshold : '1/7', 'half-bit' or float
     pixel_size_um : float, optional
-        Pixel size in µm; default ``result.pixel_size`` (``pixel_size=`` is the deprecated name).
+        Pixel size in µm; default ``result.pixel_size_um`` (``pixel_size=`` is the deprecated name).
 
     Returns
     -------
@@ -312,7 +313,7 @@ def resolution(result, threshold="1/7", pixel_size_um=None):
         the last ring: the resolution is then limited by sampling (at most
         the Nyquist period of 2 pixels), not measurable from this curve.
     """
-    pixel_size = result.pixel_size if pixel_size_um is None else pixel_size_um
+    pixel_size = result.pixel_size_um if pixel_size_um is None else pixel_size_um
     d = np.asarray(result.frc, dtype=np.float64) - result.threshold(threshold)
     below = np.nonzero(d[1:] < 0)[0]
     if below.size == 0:
@@ -330,7 +331,9 @@ def resolution(result, threshold="1/7", pixel_size_um=None):
 # ---------------------------------------------------------------- radial profiles
 
 
-def radial_profile(x, ref, geometry, center_xy=None, bins=20, metric="psnr", data_range=None, mask=None, r_max=None):
+@renamed_kwargs(center_xy="center_xy_um", r_max="r_max_um")
+def radial_profile(x, ref, geometry, center_xy_um=None, bins=20, metric="psnr", data_range=None, mask=None,
+                   r_max_um=None):
     """A quality metric in cylindrical annuli around the ROI axis (Fig. 3).
 
     Parameters
@@ -338,14 +341,14 @@ def radial_profile(x, ref, geometry, center_xy=None, bins=20, metric="psnr", dat
     x, ref : ndarray, shape (nz, ny, nx) or (ny, nx)
         Reconstruction and reference.
     geometry : VolumeGeometry or ndarray
-        The volume geometry (distances from ``center_xy`` are computed with
+        The volume geometry (distances from ``center_xy_um`` are computed with
         :meth:`VolumeGeometry.radial_distance`), or a ``(ny, nx)`` array of
         distances in µm.
-    center_xy : (float, float), optional
+    center_xy_um : (float, float), optional
         ROI axis position in µm (default the volume centre); ignored when
         ``geometry`` is an array of distances.
     bins : int or array_like
-        Number of equal-width annuli from 0 to ``r_max``, or the annulus edges
+        Number of equal-width annuli from 0 to ``r_max_um``, or the annulus edges
         in µm.
     metric : 'psnr', 'mse', 'rmse' or callable
         ``callable(x_values, ref_values) -> float`` on the voxels of one
@@ -356,9 +359,9 @@ def radial_profile(x, ref, geometry, center_xy=None, bins=20, metric="psnr", dat
         PSNR peak.
     mask : ndarray of bool, optional
         Only these voxels count (e.g. the cell, not the empty background).
-    r_max : float, optional
+    r_max_um : float, optional
         Outer radius in µm for integer ``bins`` (default the largest distance
-        inside the mask).
+        inside the mask). ``center_xy`` and ``r_max`` are the deprecated names.
 
     Returns
     -------
@@ -370,7 +373,7 @@ def radial_profile(x, ref, geometry, center_xy=None, bins=20, metric="psnr", dat
     """
     _same_shape(x, ref, "radial_profile")
     if hasattr(geometry, "radial_distance"):
-        dist = np.asarray(geometry.radial_distance(center_xy), dtype=np.float64)
+        dist = np.asarray(geometry.radial_distance(center_xy_um), dtype=np.float64)
     else:
         dist = np.asarray(geometry, dtype=np.float64)
     if dist.shape != tuple(x.shape[-2:]):
@@ -381,7 +384,7 @@ def radial_profile(x, ref, geometry, center_xy=None, bins=20, metric="psnr", dat
         n = int(bins)
         if n < 1:
             raise InputError(f"bins must be a positive number of annuli or an array of edges, got {bins!r}")
-        top = float(full_dist[m].max()) if r_max is None else float(r_max)
+        top = float(full_dist[m].max()) if r_max_um is None else float(r_max_um)
         edges = np.linspace(0.0, top, n + 1)
     else:
         edges = np.asarray(bins, dtype=np.float64)

@@ -70,7 +70,7 @@ class Scan:
         if self.psf is None:
             return None
         if np.isscalar(self.psf):
-            return gaussian_kernel(float(self.psf), self.geometry.pixel_size)
+            return gaussian_kernel(float(self.psf), self.geometry.pixel_size_um)
         return np.asarray(self.psf, dtype=np.float32)
 
 
@@ -90,7 +90,7 @@ def build_operator(scan, volume, backend="numba"):
         return projector(volume, scan.geometry, backend=backend)
     g = scan.geometry
     margins = (kernel.shape[0] // 2, kernel.shape[1] // 2)
-    wide = ScanGeometry(g.angles, (g.rows + 2 * margins[0], g.cols + 2 * margins[1]), g.pixel_size, g.center, g.shifts)
+    wide = ScanGeometry(g.angles, (g.rows + 2 * margins[0], g.cols + 2 * margins[1]), g.pixel_size_um, g.center_um, g.shifts_um)
     op = projector(volume, wide, backend=backend)
     first, last = wide.rows_covering(volume)
     if margins[0] and np.all(first <= last) and (np.any(first > 0) or np.any(last < wide.rows - 1)):

@@ -138,8 +138,8 @@ def _read_pixel(r, path, stack):
     else:
         r.add("pixel_size_um", f"missing and {path.name} has no pixel size; give it in µm")
     v = r.volume
-    if pixel is not None and v is not None and not 1 / 20 <= pixel / v.voxel_size <= 20:
-        r.add("pixel_size_um", f"{pixel:g} µm is {pixel / v.voxel_size:.3g}× the voxel size {v.voxel_size:g} µm; "
+    if pixel is not None and v is not None and not 1 / 20 <= pixel / v.voxel_size_um <= 20:
+        r.add("pixel_size_um", f"{pixel:g} µm is {pixel / v.voxel_size_um:.3g}× the voxel size {v.voxel_size_um:g} µm; "
                                "a unit mistake (nm vs µm)? both are in µm")
     return pixel
 
@@ -258,7 +258,7 @@ def _scan(index, table, base, volume, problems, shift_dirs=()):
     unit = _angle_unit(r)
     angles = _read_angles(r, path, stack, unit)
     pixel = _read_pixel(r, path, stack)
-    default_center = list(volume.center) if volume is not None else [0.0, 0.0, 0.0]
+    default_center = list(volume.center_um) if volume is not None else [0.0, 0.0, 0.0]
     center = triple(table.get("center_um", default_center), f"{r.label}.center_um", problems)
     crop = _read_crop(r, stack.data.shape[1:])
     binning = integer(table.get("bin", 1), f"{r.label}.bin", problems)
@@ -326,7 +326,7 @@ def _check_values(stack, kind, clip, flats, darks, crop, label, path, problems):
 def _check_roi(spec, volume, label, problems):
     """The scan must look at the volume: its centre inside the xy extent, its rows overlapping z."""
     ex, ey, ez = volume.extent
-    cx, cy, cz = volume.center
+    cx, cy, cz = volume.center_um
     x, y, z = spec.center_um
     if not (abs(x - cx) <= ex / 2 and abs(y - cy) <= ey / 2):
         problems.add(
@@ -335,7 +335,7 @@ def _check_roi(spec, volume, label, problems):
             f"y ∈ [{cy - ey / 2:g}, {cy + ey / 2:g}] µm); move the centre or enlarge the volume",
         )
     geom = spec.geometry()
-    half_h = geom.rows * geom.pixel_size / 2
+    half_h = geom.rows * geom.pixel_size_um / 2
     _, vc = geom.detector_center()
     if np.all(vc + half_h <= cz - ez / 2) or np.all(vc - half_h >= cz + ez / 2):
         problems.add(

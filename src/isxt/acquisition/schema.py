@@ -406,7 +406,7 @@ def to_toml(acq, base=None, comments=()):
     base = acq.base if base is None else Path(base)
     v = acq.volume
     doc = {k: acq.raw.get(k) for k in ("title", "description")}
-    doc["volume"] = {"shape": list(v.shape), "voxel_size_um": float(v.voxel_size), "center_um": list(map(float, v.center))}
+    doc["volume"] = {"shape": list(v.shape), "voxel_size_um": float(v.voxel_size_um), "center_um": list(map(float, v.center_um))}
     doc["scan"] = [s.to_table(base) for s in acq.scans]
     doc["calibration"] = None if acq.calibration is None else dict(acq.calibration)
     r = dict(acq.reconstruction)
@@ -446,12 +446,12 @@ def acquisition_toml(volume, scans, title, reconstruction=None, output_dir="reco
     -------
     str
     """
-    doc = {"title": title, "volume": {"shape": list(volume.shape), "voxel_size_um": volume.voxel_size,
-                                      "center_um": list(volume.center)}, "scan": []}
+    doc = {"title": title, "volume": {"shape": list(volume.shape), "voxel_size_um": volume.voxel_size_um,
+                                      "center_um": list(volume.center_um)}, "scan": []}
     for name, g, photons in scans:
         doc["scan"].append({
             "name": name, "file": f"{name}.mrc", "kind": "transmission", "angles": f"{name}_angles.txt",
-            "angle_unit": "deg", "pixel_size_um": g.pixel_size, "center_um": list(g.center),
+            "angle_unit": "deg", "pixel_size_um": g.pixel_size_um, "center_um": list(g.center_um),
             "photons": None if photons is None else float(photons),
             "clip_transmission": None if photons is None else 0.5 / float(photons),
         })

@@ -105,7 +105,7 @@ def mass_centres(scan, data):
         NaN for views with no positive mass.
     """
     data = np.asarray(data, dtype=np.float64)
-    p = scan.pixel_size
+    p = scan.pixel_size_um
     u = (np.arange(scan.cols) + 0.5 - scan.cols / 2.0) * p
     v = (np.arange(scan.rows) + 0.5 - scan.rows / 2.0) * p
     mass = data.sum(axis=(1, 2))
@@ -203,9 +203,9 @@ def align_full_field(
         raise InputError(f"align_full_field: data shape {data.shape} does not match the scan {scan.shape}")
     if scan.n_angles < 3:
         raise InputError("align_full_field: needs at least 3 views (10 or more recommended)")
-    baseline = np.array(scan.shifts, dtype=np.float64)
+    baseline = np.array(scan.shifts_um, dtype=np.float64)
     scan = scan.with_shifts(None)
-    p = scan.pixel_size
+    p = scan.pixel_size_um
     flags = classify_frames(data)
     good = np.array([f == "ok" for f in flags])
     if good.sum() < 3:
@@ -225,7 +225,7 @@ def align_full_field(
 
         # a few rows carry no usable vertical profile to register: keep dv from the mass centres
         vertical = scan.rows >= 2 * radius_px + 3
-        volume = VolumeGeometry((scan.rows, scan.cols, scan.cols), p, center=scan.center)
+        volume = VolumeGeometry((scan.rows, scan.cols, scan.cols), p, center_um=scan.center_um)
         idx = np.flatnonzero(good)
         nominal = projector(volume, scan[idx], backend=backend)
         bar = progress_bar(range(iterations), desc="full-field alignment", disable=not progress)

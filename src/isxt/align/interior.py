@@ -73,8 +73,8 @@ def _anchor_image(full_scan, full_image, k, interior_scan, mirrored, margin):
     theta_f = full_scan.angles[k]
     theta_t = theta_f - np.pi if mirrored else theta_f
     sign = -1.0 if mirrored else 1.0
-    pi, pf = interior_scan.pixel_size, full_scan.pixel_size
-    cxi, cyi, czi = interior_scan.center
+    pi, pf = interior_scan.pixel_size_um, full_scan.pixel_size_um
+    cxi, cyi, czi = interior_scan.center_um
     cols = np.arange(interior_scan.cols + 2 * margin) - margin
     rows = np.arange(interior_scan.rows + 2 * margin) - margin
     u_i = (cols + 0.5 - interior_scan.cols / 2.0) * pi
@@ -280,10 +280,10 @@ def align_interior(
             f"to register; at least {2 * int(radius_px) + 3} rows and columns are needed (crop less or bin less; "
             "for isxt simulate output: --rows 12)"
         )
-    baseline = np.asarray(interior_scan.shifts)[:, ::-1] / interior_scan.pixel_size  # (rows, cols) px
+    baseline = np.asarray(interior_scan.shifts_um)[:, ::-1] / interior_scan.pixel_size_um  # (rows, cols) px
     interior_scan = interior_scan.with_shifts(None)
     n = interior_scan.n_angles
-    p = interior_scan.pixel_size
+    p = interior_scan.pixel_size_um
     angles = interior_scan.angles
     search = int(search_px) if search_px is not None else max(radius_px + 2, interior_scan.cols // 4)
     R = int(radius_px)
@@ -312,7 +312,7 @@ def align_interior(
                     for i, j in pairs_nn]).reshape(-1, 2)
 
     images, images_a, anchor_imgs, mask, anchor_mask = _prefiltered(
-        data, anchors, full_scan.pixel_size / p, smooth_px, highpass_px, R
+        data, anchors, full_scan.pixel_size_um / p, smooth_px, highpass_px, R
     )
 
     bar = progress_bar(total=len(pairs_a) + len(pairs_nn), desc="interior NCC", disable=not progress)

@@ -61,7 +61,7 @@ def sample_centroid(full_scan, full_data, good=None):
     >>> import numpy as np
     >>> from isxt.geometry import ScanGeometry, VolumeGeometry
     >>> from isxt.projectors import projector
-    >>> vol = VolumeGeometry((4, 32, 32), voxel_size=0.1)
+    >>> vol = VolumeGeometry((4, 32, 32), voxel_size_um=0.1)
     >>> x = np.zeros(vol.shape, np.float32); x[:, 20:24, 8:12] = 1.0   # a bar at x ≈ -0.6, y ≈ 0.6
     >>> scan = ScanGeometry.full_field(vol, 12, 0.1)
     >>> np.round(sample_centroid(scan, projector(vol, scan).forward(x)), 2)
@@ -101,7 +101,7 @@ def pair_parallax_px(interior_scan, i, j, centroid_um):
     X, Y = centroid_um
     if not (np.isfinite(X) and np.isfinite(Y)):
         return 0.0
-    cx, cy = interior_scan.center[:2]
+    cx, cy = interior_scan.center_um[:2]
     a, b = interior_scan.angles[i], interior_scan.angles[j]
     du = (X - cx) * (np.cos(b) - np.cos(a)) + (Y - cy) * (np.sin(b) - np.sin(a))
-    return float(du / interior_scan.pixel_size)
+    return float(du / interior_scan.pixel_size_um)

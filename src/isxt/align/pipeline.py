@@ -124,7 +124,7 @@ def align_acquisition(full, interiors, *, volume=None, full_iterations=3, refine
     if info["accepted"]:
         return estimate, info
     kept = {
-        name: AlignmentResult(np.array(s.geometry.shifts, dtype=np.float64), r.flags, r.angles, r.pixel_size,
+        name: AlignmentResult(np.array(s.geometry.shifts_um, dtype=np.float64), r.flags, r.angles, r.pixel_size,
                               {**r.info, "guard": "rejected"})
         for name, s, r in zip(names, scans, [ff, *its])
     }

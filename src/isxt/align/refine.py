@@ -64,14 +64,14 @@ def default_volume(full_scan, interior_scans):
     """A grid with the finest interior pixel as voxel, covering the full field (xy) and every scan (z)."""
     from ..geometry import VolumeGeometry
 
-    p = min(s.pixel_size for s in interior_scans)
-    width = full_scan.cols * full_scan.pixel_size
-    z0 = min(s.center[2] - s.rows * s.pixel_size / 2 for s in (full_scan, *interior_scans))
-    z1 = max(s.center[2] + s.rows * s.pixel_size / 2 for s in (full_scan, *interior_scans))
+    p = min(s.pixel_size_um for s in interior_scans)
+    width = full_scan.cols * full_scan.pixel_size_um
+    z0 = min(s.center_um[2] - s.rows * s.pixel_size_um / 2 for s in (full_scan, *interior_scans))
+    z1 = max(s.center_um[2] + s.rows * s.pixel_size_um / 2 for s in (full_scan, *interior_scans))
     nxy = int(np.ceil(width / p))
     nz = max(int(np.ceil((z1 - z0) / p - 1e-9)), 1)
-    c = full_scan.center
-    return VolumeGeometry((nz, nxy, nxy), p, center=(c[0], c[1], 0.5 * (z0 + z1)))
+    c = full_scan.center_um
+    return VolumeGeometry((nz, nxy, nxy), p, center_um=(c[0], c[1], 0.5 * (z0 + z1)))
 
 
 def _reconstruct(scans, volume, iterations, backend):
@@ -185,7 +185,7 @@ def refine_interior(full, interiors, results, *, volume=None, rounds=4, cgls_ite
         x = _reconstruct(model, volume, cgls_iterations, backend)
         change = 0.0
         for k, (s, res) in enumerate(zip(interiors, results)):
-            p = s.geometry.pixel_size
+            p = s.geometry.pixel_size_um
             data = np.asarray(s.data, dtype=np.float64)
             reproj = nominal[k].forward(x)
             n, rows, cols = data.shape
@@ -254,7 +254,7 @@ def recover_views(full, interior, result, *, volume=None, cgls_iterations=15, sm
     if len(placed) < 3:
         return result
     geo = interior.geometry.with_shifts(None)
-    p = geo.pixel_size
+    p = geo.pixel_size_um
     model = _subset(dataclasses.replace(interior, geometry=geo.with_shifts(result.shifts)), placed)
     x = _reconstruct([full, model], volume, cgls_iterations, backend)
     reproj = projector(volume, geo, backend=backend).forward(x)

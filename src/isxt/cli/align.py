@@ -97,7 +97,7 @@ def run(args):
 
     def file_result(s, res):
         # the file holds what goes under `shifts =`; the acquisition adds crop/bin offsets itself
-        offsets = np.asarray(s.geometry.shifts) - _file_shifts(acq, s.name, s.geometry.n_angles)
+        offsets = np.asarray(s.geometry.shifts_um) - _file_shifts(acq, s.name, s.geometry.n_angles)
         return AlignmentResult(res.shifts - offsets, res.flags, res.angles, res.pixel_size, res.info)
 
     with tx:
@@ -153,7 +153,7 @@ def truth_errors(truth_dir, full, scans, estimate):
     lines = []
     for s in scans:
         t = truth[s.name].shifts + gauge_shifts(g, s.geometry.angles)
-        d = (estimate[s.name].shifts - t) / s.geometry.pixel_size
+        d = (estimate[s.name].shifts - t) / s.geometry.pixel_size_um
         usable = np.array([f not in ("blank",) for f in truth[s.name].flags])
         err = float(np.sqrt(np.mean(np.sum(d[usable] ** 2, axis=1))))
         lines.append(f"truth {s.name}: RMS error {err:.3f} px after the gauge ({int(usable.sum())} views)")

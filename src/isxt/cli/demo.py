@@ -53,7 +53,7 @@ def run(args):
         writer.writeheader()
         writer.writerows(result.table)
         tx.path("demo.csv").write_text(buf.getvalue())
-        s = result.volume.voxel_size
+        s = result.volume.voxel_size_um
         write_volume_file(tx.path("truth.mrc"), result.truth, s, "mrc")
         for name, x in result.reconstructions.items():
             write_volume_file(tx.path(f"{name}.mrc"), x, s, "mrc")

@@ -51,10 +51,10 @@ def run(args):
     # existing outputs are refused before the minutes of work
     OutputTransaction(args.out, overwrite=args.force).check(OUTPUTS + (SIMULATED if args.simulate else ()))
     p = plan(args.cell_diameter, args.roi_diameter, args.interior_resolution, args.full_resolution,
-             cell_height=args.cell_height, roi_center=tuple(args.roi_center), energy_ev=args.energy,
+             cell_height_um=args.cell_height, roi_center_um=tuple(args.roi_center), energy_ev=args.energy,
              dose_budget=args.dose_budget, photons=args.photons, phantom=args.phantom,
-             interior_pixel=args.interior_pixel, full_pixel=args.full_pixel, convention=args.convention,
-             quick=args.quick, seed=args.seed, phantom_voxel_size=args.voxel_size)
+             interior_pixel_um=args.interior_pixel, full_pixel_um=args.full_pixel, convention=args.convention,
+             quick=args.quick, seed=args.seed, phantom_voxel_size_um=args.voxel_size)
     write_plan(p, args.out, simulate=args.simulate, force=args.force)
     psnr = lambda v: "NaN (--quick)" if math.isnan(v) else f"{v:.2f} dB"  # noqa: E731
     print(f"interior: {p.n_interior} views at {p.interior_pixel_um * 1000:.1f} nm ({p.convention}); "

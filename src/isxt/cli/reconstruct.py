@@ -53,8 +53,8 @@ def describe(acq, directory, names):
     r = acq.reconstruction
     lines = [
         f"acquisition: {acq.path}",
-        f"volume: {v.shape[0]} x {v.shape[1]} x {v.shape[2]} voxels (z, y, x) of {v.voxel_size:g} µm, "
-        f"centre {tuple(round(c, 6) for c in v.center)} µm",
+        f"volume: {v.shape[0]} x {v.shape[1]} x {v.shape[2]} voxels (z, y, x) of {v.voxel_size_um:g} µm, "
+        f"centre {tuple(round(c, 6) for c in v.center_um)} µm",
     ]
     for s in acq.scans:
         n, rows, cols = s.output_shape()
@@ -169,8 +169,8 @@ def run(args):
     parameters = acq.to_dict()
     parameters["output"] = {**parameters["output"], "dir": str(directory)}
     with tx:
-        write_volume_file(tx.path(names["volume"]), volume, acq.volume.voxel_size, acq.output["format"])
-        write_quicklook(tx.path(names["quicklook"]), volume, acq.volume.voxel_size, acq.volume.center,
+        write_volume_file(tx.path(names["volume"]), volume, acq.volume.voxel_size_um, acq.output["format"])
+        write_quicklook(tx.path(names["quicklook"]), volume, acq.volume.voxel_size_um, acq.volume.center_um,
                         title=f"{acq.path.name}: {r['method']}, {info['iterations']} iterations",
                         roi=interior_rois(prepared.scans, acq.volume))
         timings["write"] = time.perf_counter() - t
@@ -183,7 +183,7 @@ def run(args):
         write_json(tx.path(names["provenance"]), record)
     print(
         f"wrote {directory / names['volume']} ({volume.shape[0]} x {volume.shape[1]} x {volume.shape[2]}, "
-        f"{acq.volume.voxel_size:g} µm voxels, LAC {volume.min():.3g}..{volume.max():.3g} 1/µm) "
+        f"{acq.volume.voxel_size_um:g} µm voxels, LAC {volume.min():.3g}..{volume.max():.3g} 1/µm) "
         f"in {timings['total']:.1f} s"
     )
     return 0

@@ -97,27 +97,27 @@ def run(args):
     tx.check(OUTPUTS + (TRUTH if displaced else ()))  # before the heavy work
 
     vol, fine, lac_fine, truth = _phantom(args, args.size)
-    s = vol.voxel_size
+    s = vol.voxel_size_um
     roi = args.roi_diameter if args.roi_diameter is not None else SIZES[args.size][3]
     if not 0 < roi <= min(vol.extent[:2]):
         raise InputError(f"--roi-diameter must be in (0, {min(vol.extent[:2]):g}] µm for this volume, got {roi}")
     rx, ry = args.roi_center
-    if abs(rx - vol.center[0]) > vol.extent[0] / 2 or abs(ry - vol.center[1]) > vol.extent[1] / 2:
+    if abs(rx - vol.center_um[0]) > vol.extent[0] / 2 or abs(ry - vol.center_um[1]) > vol.extent[1] / 2:
         raise InputError(f"--roi-center ({rx}, {ry}) µm lies outside the volume's xy extent {vol.extent[:2]} µm")
     # Nyquist views for the ROI; sparse views on interior angles (anchors for isxt align), rows for the drift
-    interior, sparse = combined_scans(vol, roi, (vol.center[0] + rx, vol.center[1] + ry), s,
+    interior, sparse = combined_scans(vol, roi, (vol.center_um[0] + rx, vol.center_um[1] + ry), s,
                                       n_interior=args.n_interior, n_full=args.n_full, sparse_bin=args.sparse_bin,
                                       rows=args.rows, drift_px=args.drift + args.jitter)
     data, truth_shifts = {}, {}
     for i, (name, g) in enumerate((("interior", interior), ("sparse", sparse))):
         disp = _displacement(args, g, name, displaced)
-        sim = simulate_projections(lac_fine, fine, g.with_shifts(disp.shifts_px * g.pixel_size), photons=args.photons,
+        sim = simulate_projections(lac_fine, fine, g.with_shifts(disp.shifts_px * g.pixel_size_um), photons=args.photons,
                                    seed=args.seed + i, flat_field="flat")
         data[name] = _blank(sim.transmission, disp.blank, args.photons, args.seed + 10 + i)
         truth_shifts[name] = (disp, g)
     with tx:
         for name, g in (("interior", interior), ("sparse", sparse)):
-            write_mrc(tx.path(f"{name}.mrc"), data[name], g.pixel_size, g.angles)
+            write_mrc(tx.path(f"{name}.mrc"), data[name], g.pixel_size_um, g.angles)
             write_angles(tx.path(f"{name}_angles.txt"), g.angles, "deg")
         write_volume_file(tx.path("truth.mrc"), truth, s, "mrc")
         scans = [("interior", interior, args.photons), ("sparse", sparse, args.photons)]
@@ -127,10 +127,10 @@ def run(args):
             from ..align import AlignmentResult, write_shifts_csv
 
             for name, (disp, g) in truth_shifts.items():
-                res = AlignmentResult(disp.shifts_px * g.pixel_size, disp.flags, g.angles, g.pixel_size)
+                res = AlignmentResult(disp.shifts_px * g.pixel_size_um, disp.flags, g.angles, g.pixel_size_um)
                 write_shifts_csv(tx.path(f"truth_{name}_shifts.csv"), res, atomic=False)
-    print(f"interior: {interior.n_angles} views x {interior.rows} x {interior.cols} px of {interior.pixel_size:g} µm; "
-          f"sparse: {sparse.n_angles} views x {sparse.rows} x {sparse.cols} px of {sparse.pixel_size:g} µm")
+    print(f"interior: {interior.n_angles} views x {interior.rows} x {interior.cols} px of {interior.pixel_size_um:g} µm; "
+          f"sparse: {sparse.n_angles} views x {sparse.rows} x {sparse.cols} px of {sparse.pixel_size_um:g} µm")
     written = OUTPUTS + (TRUTH if displaced else ())
     print(f"wrote {', '.join(written)} to {out}/; next: isxt reconstruct {out / 'acquisition.toml'}")
     if displaced:

@@ -15,7 +15,7 @@ class SlabRun:
         from .slab_cgls import SlabPlan
 
         geometries = [s.geometry() for s in acq.scans]
-        kernels = [gaussian_kernel(s.psf_fwhm_um, g.pixel_size) if s.psf_fwhm_um else None
+        kernels = [gaussian_kernel(s.psf_fwhm_um, g.pixel_size_um) if s.psf_fwhm_um else None
                    for s, g in zip(acq.scans, geometries)]
         try:
             self.plan = SlabPlan(geometries, kernels, acq.volume, slabs)

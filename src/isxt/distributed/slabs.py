@@ -47,10 +47,10 @@ def slab_bounds(nz, n_slabs):
 
 def slab_volume(volume, k0, k1):
     """The :class:`VolumeGeometry` of slices ``k0:k1`` of ``volume`` (same voxels, same place)."""
-    s = volume.voxel_size
+    s = volume.voxel_size_um
     n = k1 - k0
-    cz = volume.center[2] + (k0 + (n - 1) / 2.0 - (volume.nz - 1) / 2.0) * s
-    return VolumeGeometry((n, volume.ny, volume.nx), s, (volume.center[0], volume.center[1], cz))
+    cz = volume.center_um[2] + (k0 + (n - 1) / 2.0 - (volume.nz - 1) / 2.0) * s
+    return VolumeGeometry((n, volume.ny, volume.nx), s, (volume.center_um[0], volume.center_um[1], cz))
 
 
 @dataclass(frozen=True)
@@ -79,7 +79,7 @@ def _hull(a, b):
 
 def _wide(geometry, margins):
     g = geometry
-    return ScanGeometry(g.angles, (g.rows + 2 * margins[0], g.cols + 2 * margins[1]), g.pixel_size, g.center, g.shifts)
+    return ScanGeometry(g.angles, (g.rows + 2 * margins[0], g.cols + 2 * margins[1]), g.pixel_size_um, g.center_um, g.shifts_um)
 
 
 def plan_scan_rows(geometry, volume, bounds, kernel_shape=None):
@@ -106,9 +106,9 @@ def plan_scan_rows(geometry, volume, bounds, kernel_shape=None):
             extend = (first, last)
     # data-row boundaries where the slab boundaries project (mean over views)
     _, vc = wide.detector_center()
-    s = volume.voxel_size
-    z_edges = [volume.center[2] + (k0 - volume.nz / 2.0) * s for k0, _ in bounds[1:]]
-    cuts = [int(np.clip(round(float(np.mean((z - vc) / wide.pixel_size)) + rows_w / 2.0 - m), 0, rows)) for z in z_edges]
+    s = volume.voxel_size_um
+    z_edges = [volume.center_um[2] + (k0 - volume.nz / 2.0) * s for k0, _ in bounds[1:]]
+    cuts = [int(np.clip(round(float(np.mean((z - vc) / wide.pixel_size_um)) + rows_w / 2.0 - m), 0, rows)) for z in z_edges]
     cuts = [0, *np.maximum.accumulate(cuts).tolist(), rows] if cuts else [0, rows]
     plans = []
     for i, (k0, k1) in enumerate(bounds):
@@ -155,8 +155,8 @@ class SlabScanOperator(Operator):
         self.proj = None
         if b1 > b0:
             n = b1 - b0
-            cz = wide.center[2] + (b0 + n / 2.0 - wide.rows / 2.0) * wide.pixel_size
-            sub = ScanGeometry(wide.angles, (n, wide.cols), wide.pixel_size, (*wide.center[:2], cz), wide.shifts)
+            cz = wide.center_um[2] + (b0 + n / 2.0 - wide.rows / 2.0) * wide.pixel_size_um
+            sub = ScanGeometry(wide.angles, (n, wide.cols), wide.pixel_size_um, (*wide.center_um[:2], cz), wide.shifts_um)
             self.proj = projector(self.slab, sub, backend=backend)
         self.domain_shape = self.slab.shape
         self.range_shape = (geometry.n_angles, rows.held[1] - rows.held[0], geometry.cols)

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .. import metrics
+from .._deprecate import renamed_fields
 from ..geometry import ScanGeometry, VolumeGeometry
 from ..nullspace import null_space
 from ..optics import OZW_HIGH_RES_UM, OZW_LOW_RES_UM, ZonePlate
@@ -32,15 +33,21 @@ from ._common import zone_plate_data
 __all__ = ["DemoConfig", "DemoResult", "cell_slab", "run_demo", "plot_demo"]
 
 
+@renamed_fields(voxel_size="voxel_size_um", roi_diameter="roi_diameter_um", roi_center="roi_center_um",
+                ozw_interior="ozw_interior_um", ozw_sparse="ozw_sparse_um")
 @dataclass
 class DemoConfig:
-    """Sizes of the demo problem (µm and counts)."""
+    """Sizes of the demo problem (µm and counts).
+
+    ``voxel_size``, ``roi_diameter``, ``roi_center``, ``ozw_interior`` and
+    ``ozw_sparse`` are the deprecated names of the ``_um`` fields.
+    """
 
     nz: int = 4
     n_xy: int = 200
-    voxel_size: float = 0.05
-    roi_diameter: float = 4.0
-    roi_center: tuple = (0.8, -0.6)
+    voxel_size_um: float = 0.05
+    roi_diameter_um: float = 4.0
+    roi_center_um: tuple = (0.8, -0.6)
     n_interior: int = 180
     n_sparse: int = 9
     sparse_pixel_factor: float = 2.0
@@ -50,8 +57,8 @@ class DemoConfig:
     patience: int = 20  # stop once the ROI PSNR has not improved for this many iterations
     phantom: str = "auto"  # 'auto'/'cell' (physical cell phantom) or 'slab'
     psf: str = "zoneplate"  # 'zoneplate' (in-focus XM-2 PSF), 'depth' (depth-dependent), 'gaussian', 'none'
-    ozw_interior: float = OZW_HIGH_RES_UM  # µm, the high-resolution objective
-    ozw_sparse: float = OZW_LOW_RES_UM  # µm, the low-resolution objective
+    ozw_interior_um: float = OZW_HIGH_RES_UM  # the high-resolution objective
+    ozw_sparse_um: float = OZW_LOW_RES_UM  # the low-resolution objective
     seed: int = 0
     tv: bool = False  # also the combined reconstruction with TV and an automatic λ (method='tv')
     tv_iterations: int = 60
@@ -59,7 +66,7 @@ class DemoConfig:
     @classmethod
     def small(cls):
         """A few-second variant for tests."""
-        return cls(nz=2, n_xy=96, voxel_size=0.1, roi_diameter=3.6, roi_center=(0.9, -0.5),
+        return cls(nz=2, n_xy=96, voxel_size_um=0.1, roi_diameter_um=3.6, roi_center_um=(0.9, -0.5),
                    n_interior=90, n_sparse=9, n_dense=90, iterations=100, null_iterations=40)
 
 
@@ -76,9 +83,9 @@ def _simulate(config, fine, scan, truth_fine, ozw):
     if config.psf == "none":
         return projector(fine, scan).forward(truth_fine)
     if config.psf == "gaussian":  # the paper's band-limited study: intensity blur, FWHM = OZW
-        return band_limit(projector(fine, scan).forward(truth_fine), ozw, scan.pixel_size)
+        return band_limit(projector(fine, scan).forward(truth_fine), ozw, scan.pixel_size_um)
     if config.psf == "zoneplate":  # the in-focus, polychromatic XM-2 zone-plate PSF, on intensities
-        kernel = ZonePlate.xm2(round(ozw * 1000)).psf_2d(0.0, scan.pixel_size)
+        kernel = ZonePlate.xm2(round(ozw * 1000)).psf_2d(0.0, scan.pixel_size_um)
         return simulate_projections(truth_fine, fine, scan, psf=kernel).absorption
     if config.psf == "depth":  # depth-dependent PSF of the XM-2 zone plate, focus on the axis
         return zone_plate_data(fine, truth_fine, scan, ZonePlate.xm2(round(ozw * 1000)))
@@ -96,9 +103,9 @@ class DemoResult:
 
 
 def _geometries(config):
-    s = config.voxel_size
+    s = config.voxel_size_um
     vol = VolumeGeometry((config.nz, config.n_xy, config.n_xy), s)
-    interior = ScanGeometry.interior(vol, config.n_interior, s, config.roi_diameter, config.roi_center)
+    interior = ScanGeometry.interior(vol, config.n_interior, s, config.roi_diameter_um, config.roi_center_um)
     sparse = ScanGeometry.full_field(vol, config.n_sparse, config.sparse_pixel_factor * s)
     dense = ScanGeometry.full_field(vol, config.n_dense, s)
     return vol, {"interior": interior, "sparse": sparse, "dense": dense}
@@ -114,9 +121,9 @@ def run_demo(config=None, progress=True):
     vol, scans = _geometries(config)
     ph = _phantom(config, vol)  # the reference on the reconstruction grid is the fine phantom's block mean
     fine, truth_fine, truth = ph.fine, ph.lac_fine, ph.lac
-    ozw = {"interior": config.ozw_interior, "sparse": config.ozw_sparse, "dense": config.ozw_interior}
+    ozw = {"interior": config.ozw_interior_um, "sparse": config.ozw_sparse_um, "dense": config.ozw_interior_um}
     data = {name: _simulate(config, fine, geom, truth_fine, ozw[name]) for name, geom in scans.items()}
-    roi_mask = vol.cylinder_mask(config.roi_diameter / 2 - 2 * config.voxel_size, config.roi_center)
+    roi_mask = vol.cylinder_mask(config.roi_diameter_um / 2 - 2 * config.voxel_size_um, config.roi_center_um)
     cell_mask = np.broadcast_to(truth.max(axis=0) > 0, vol.shape)
     rng_peak = metrics.data_range(truth)
     result = DemoResult(config, vol, truth, roi_mask)

@@ -46,8 +46,8 @@ SIZES = {
 def _roi_frc(x, setup, pixel):
     """FRC of the ROI: a square around the ROI centre, tapered by a circular Hann window."""
     vol = setup.volume
-    k0, j0, i0 = vol.index_of(setup.roi_center[0], setup.roi_center[1], vol.center[2])
-    half = int(setup.roi_diameter / (2 * vol.voxel_size))
+    k0, j0, i0 = vol.index_of(setup.roi_center[0], setup.roi_center[1], vol.center_um[2])
+    half = int(setup.roi_diameter / (2 * vol.voxel_size_um))
     j0, i0 = int(round(j0)), int(round(i0))
     sl = (slice(None), slice(j0 - half, j0 + half), slice(i0 - half, i0 + half))
     yy, xx = np.mgrid[-half:half, -half:half] + 0.5
@@ -88,7 +88,7 @@ def compute(size="small", progress=True, seed=0):
                           progress, "dof: reconstruct")
     for m, (x, info) in zip(METHODS, results):
         recons[m] = x
-        centres, values = metrics.radial_profile(x, setup.truth, vol, center_xy=setup.roi_center, bins=edges,
+        centres, values = metrics.radial_profile(x, setup.truth, vol, center_xy_um=setup.roi_center, bins=edges,
                                                  data_range=setup.peak)
         summary[m] = {"psnr_roi": setup.psnr_roi(x), "resolution_nm": C.resolution_or_nan(_roi_frc(x, setup, s)),
                       "profile": values, "best_iteration": info["best_iteration"]}

@@ -118,9 +118,10 @@ def box_slices(geometry, lo, hi):
 
     Returns ``None`` when the box misses the volume.
     """
-    s = geometry.voxel_size
+    s = geometry.voxel_size_um
     out = []
-    axes = ((2, geometry.nz, geometry.center[2]), (1, geometry.ny, geometry.center[1]), (0, geometry.nx, geometry.center[0]))
+    cx, cy, cz = geometry.center_um
+    axes = ((2, geometry.nz, cz), (1, geometry.ny, cy), (0, geometry.nx, cx))
     for d, n, c in axes:
         start = int(np.ceil((lo[d] - c) / s + (n - 1) / 2.0 - 1e-9))
         stop = int(np.floor((hi[d] - c) / s + (n - 1) / 2.0 + 1e-9)) + 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._deprecate import renamed_kwargs
 from ..errors import InputError
 from ._shapes import paint_capsules
 from .base import LABELS, phantom_from_labels
@@ -42,6 +43,7 @@ def segment_distance(p1, q1, p2, q2):
     return float(np.linalg.norm((p1 + d1 * s) - (p2 + d2 * t)))
 
 
+@renamed_kwargs(diameter_range="diameter_range_um", length_range="length_range_um")
 def bacteria_phantom(
     volume_geometry,
     n_cells=30,
@@ -49,8 +51,8 @@ def bacteria_phantom(
     energy_ev=517.0,
     capillary=False,
     ice=False,
-    diameter_range=(0.5, 0.8),
-    length_range=(1.5, 3.0),
+    diameter_range_um=(0.5, 0.8),
+    length_range_um=(1.5, 3.0),
     granule_probability=0.4,
     max_tilt_deg=30.0,
     materials=None,
@@ -75,8 +77,9 @@ def bacteria_phantom(
     ice : bool
         Without a capillary, fill the space around the cells with amorphous ice
         (a capillary is always filled with ice and has vacuum outside).
-    diameter_range, length_range : tuple of float
-        Uniform ranges (µm) of the cell diameter and the tip-to-tip length.
+    diameter_range_um, length_range_um : tuple of float
+        Uniform ranges (µm) of the cell diameter and the tip-to-tip length
+        (``diameter_range`` and ``length_range`` are the deprecated names).
     granule_probability : float
         Chance that a cell carries 1–2 granules.
     max_tilt_deg : float
@@ -96,11 +99,11 @@ def bacteria_phantom(
         raise InputError(f"n_cells must be a positive integer, got {n_cells}")
     rng = np.random.default_rng(seed)
     cap = _capillary_for(geom, capillary)
-    s = geom.voxel_size
-    center = np.array(geom.center, dtype=np.float64)
+    s = geom.voxel_size_um
+    center = np.array(geom.center_um, dtype=np.float64)
 
-    radii = rng.uniform(*diameter_range, n_cells) / 2
-    lengths = np.maximum(rng.uniform(*length_range, n_cells), 2 * radii)
+    radii = rng.uniform(*diameter_range_um, n_cells) / 2
+    lengths = np.maximum(rng.uniform(*length_range_um, n_cells), 2 * radii)
     half_axis = lengths / 2 - radii  # half length of the capsule's core segment
     envelope = max(0.035, 1.5 * s)
     if radii.min() - envelope < s:
@@ -112,7 +115,7 @@ def bacteria_phantom(
     # The cluster disc: start at ~40 % area coverage, grow when cells do not fit.
     disc_radius = min(geom.extent[0], geom.extent[1]) / 2 - s
     if cap is not None:
-        disc_radius = min(disc_radius, cap.inner_radius - s)
+        disc_radius = min(disc_radius, cap.inner_radius_um - s)
     cluster_radius = min(np.sqrt(np.sum(2 * radii * lengths) / (np.pi * 0.4)), disc_radius)
     z_lo, z_hi = geom.coords("z")[[0, -1]]
     tilt_max = np.radians(max_tilt_deg)
@@ -173,5 +176,5 @@ def bacteria_phantom(
         labels[labels == LABELS["background"]] = LABELS["ice"]
     info = {"kind": "bacteria", "seed": seed, "n_cells": len(placed), "envelope_um": envelope, "cells": cells_info}
     if cap is not None:
-        info["capillary"] = {"inner_radius_um": cap.inner_radius, "outer_radius_um": cap.outer_radius}
+        info["capillary"] = {"inner_radius_um": cap.inner_radius_um, "outer_radius_um": cap.outer_radius_um}
     return phantom_from_labels(labels, geom, energy_ev, materials, info)

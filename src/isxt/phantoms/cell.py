@@ -6,7 +6,7 @@ tubules), lipid droplets, endosomes (membrane + lumen) and small vesicles.
 Every voxel carries one label and the LAC of that label's material, so label
 and LAC volumes agree exactly (no partial-volume blur).
 
-Sizes are biological sizes of a 9 µm B cell, scaled by ``cell_diameter / 9``;
+Sizes are biological sizes of a 9 µm B cell, scaled by ``cell_diameter_um / 9``;
 thin structures are kept at least ~1.5 voxels thick so they stay connected.
 Object counts follow volume fractions of the cytoplasm (mitochondria ~7 %,
 ER ~4.5 %, endosomes ~2 %, vesicles ~1.2 %, lipid droplets ~0.6 %).
@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 from .._progress import progress_bar
 
+from .._deprecate import renamed_kwargs
 from ..errors import InputError
 from ..geometry import VolumeGeometry
 from ._shapes import (
@@ -92,11 +93,12 @@ class _Cytoplasm:
         return pts[:n]
 
 
+@renamed_kwargs(cell_diameter="cell_diameter_um")
 def cell_phantom(
     volume_geometry,
     seed=0,
     energy_ev=517.0,
-    cell_diameter=None,
+    cell_diameter_um=None,
     capillary=False,
     ice=False,
     organelle_density=1.0,
@@ -115,9 +117,9 @@ def cell_phantom(
         same phantom.
     energy_ev : float
         Photon energy for the LACs (517 eV ≈ 2.4 nm).
-    cell_diameter : float, optional
+    cell_diameter_um : float, optional
         Cell diameter in µm. Default: 85 % of the smaller xy extent (or of
-        the capillary lumen).
+        the capillary lumen; ``cell_diameter`` is the deprecated name).
     capillary : bool or Capillary
         Put the cell into an ice-filled glass capillary along z.
     ice : bool
@@ -145,23 +147,23 @@ def cell_phantom(
     geom = volume_geometry
     rng = np.random.default_rng(seed)
     cap = _capillary_for(geom, capillary)
-    s = geom.voxel_size
-    center = np.array(geom.center, dtype=np.float64)
+    s = geom.voxel_size_um
+    center = np.array(geom.center_um, dtype=np.float64)
 
-    if cell_diameter is None:
-        cell_diameter = 0.85 * min(geom.extent[0], geom.extent[1])
+    if cell_diameter_um is None:
+        cell_diameter_um = 0.85 * min(geom.extent[0], geom.extent[1])
         if cap is not None:
-            cell_diameter = min(cell_diameter, 0.85 * 2 * cap.inner_radius)
-    cell_diameter = float(cell_diameter)
-    if not np.isfinite(cell_diameter) or cell_diameter < 4 * s:
-        raise InputError(f"cell_diameter must be at least 4 voxels ({4 * s:g} µm), got {cell_diameter!r}")
-    R = cell_diameter / 2
-    scale = cell_diameter / _REFERENCE_DIAMETER_UM
+            cell_diameter_um = min(cell_diameter_um, 0.85 * 2 * cap.inner_radius_um)
+    cell_diameter_um = float(cell_diameter_um)
+    if not np.isfinite(cell_diameter_um) or cell_diameter_um < 4 * s:
+        raise InputError(f"cell_diameter_um must be at least 4 voxels ({4 * s:g} µm), got {cell_diameter_um!r}")
+    R = cell_diameter_um / 2
+    scale = cell_diameter_um / _REFERENCE_DIAMETER_UM
     roughness = 0.03
-    if cap is not None and R * (1 + 3 * roughness) > cap.inner_radius:
+    if cap is not None and R * (1 + 3 * roughness) > cap.inner_radius_um:
         raise InputError(
-            f"a {cell_diameter:g} µm cell does not fit the capillary lumen (radius {cap.inner_radius:g} µm); "
-            "pass a smaller cell_diameter or a larger volume"
+            f"a {cell_diameter_um:g} µm cell does not fit the capillary lumen (radius {cap.inner_radius_um:g} µm); "
+            "pass a smaller cell_diameter_um or a larger volume"
         )
 
     def thick(t_um, min_voxels=1.5):
@@ -172,7 +174,7 @@ def cell_phantom(
     z_all, y_all, x_all = geom.coords("z"), geom.coords("y"), geom.coords("x")
 
     # -- cell body and plasma membrane -------------------------------------------
-    shape_noise = SmoothNoise(rng, center - 1.3 * R, center + 1.3 * R, 0.35 * cell_diameter)
+    shape_noise = SmoothNoise(rng, center - 1.3 * R, center + 1.3 * R, 0.35 * cell_diameter_um)
     cell = Ellipsoid(
         center,
         R * np.array([1.0, rng.uniform(0.88, 0.97), rng.uniform(0.8, 0.9)]),
@@ -189,7 +191,7 @@ def cell_phantom(
 
     # -- nucleus -----------------------------------------------------------------------
     offset = np.append(random_unit_vectors(rng, 1)[0, :2] * 0.12 * R, 0.05 * R * rng.standard_normal())
-    nuc_noise = SmoothNoise(rng, center - R, center + R, 0.25 * cell_diameter)
+    nuc_noise = SmoothNoise(rng, center - R, center + R, 0.25 * cell_diameter_um)
     nucleus = Ellipsoid(
         center + offset,
         R * np.array([0.62, 0.56, 0.52]) * rng.uniform(0.95, 1.05),
@@ -340,7 +342,7 @@ def cell_phantom(
     info = {
         "kind": "cell",
         "seed": seed,
-        "cell_diameter_um": cell_diameter,
+        "cell_diameter_um": cell_diameter_um,
         "cell_center_um": cell.center.tolist(),
         "cell_radii_um": cell.radii.tolist(),
         "nucleus_center_um": nucleus.center.tolist(),
@@ -349,5 +351,5 @@ def cell_phantom(
         "organelles": {k: {"placed": int(a), "in_volume": int(b)} for k, (a, b) in counts.items()},
     }
     if cap is not None:
-        info["capillary"] = {"inner_radius_um": cap.inner_radius, "outer_radius_um": cap.outer_radius}
+        info["capillary"] = {"inner_radius_um": cap.inner_radius_um, "outer_radius_um": cap.outer_radius_um}
     return phantom_from_labels(labels, geom, energy_ev, materials, info)

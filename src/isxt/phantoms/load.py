@@ -49,8 +49,8 @@ def _tiff_voxel_size(path):
     return data, voxel
 
 
-@renamed_kwargs(voxel_size="voxel_size_um")
-def load_phantom(path, voxel_size_um=None, energy_ev=517.0, center=(0.0, 0.0, 0.0)):
+@renamed_kwargs(voxel_size="voxel_size_um", center="center_um")
+def load_phantom(path, voxel_size_um=None, energy_ev=517.0, center_um=(0.0, 0.0, 0.0)):
     """Read a LAC volume (values in 1/µm) from a file.
 
     Parameters
@@ -64,8 +64,8 @@ def load_phantom(path, voxel_size_um=None, energy_ev=517.0, center=(0.0, 0.0, 0.
         and for files whose header has none.
     energy_ev : float
         Photon energy the LAC values belong to (recorded, not used).
-    center : tuple of float
-        ``(cx, cy, cz)`` of the volume in µm.
+    center_um : tuple of float
+        ``(cx, cy, cz)`` of the volume in µm (``center=`` is the deprecated name).
 
     Returns
     -------
@@ -112,7 +112,7 @@ def load_phantom(path, voxel_size_um=None, energy_ev=517.0, center=(0.0, 0.0, 0.
     if not np.isfinite(voxel_size) or voxel_size <= 0:
         raise InputError(f"{path}: voxel size must be a positive length in µm, got {voxel_size}")
 
-    geometry = VolumeGeometry(data.shape, voxel_size, center)
+    geometry = VolumeGeometry(data.shape, voxel_size, center_um)
     labels = np.where(data != 0, LABELS["sample"], LABELS["background"]).astype(np.uint8)
     return Phantom(
         lac=np.ascontiguousarray(data),

@@ -37,7 +37,7 @@ def cell_slab(volume, seed=0):
 
     rng = np.random.default_rng(seed)
     z, y, x = np.meshgrid(volume.coords("z"), volume.coords("y"), volume.coords("x"), indexing="ij")
-    cx, cy, _ = volume.center
+    cx, cy, _ = volume.center_um
     x, y = x - cx, y - cy
     half = 0.45 * min(volume.extent[0], volume.extent[1])
 
@@ -120,13 +120,13 @@ def fine_and_coarse(phantom, volume, seed=0, factor=2):
     --------
     >>> from isxt.geometry import VolumeGeometry
     >>> ph = fine_and_coarse("slab", VolumeGeometry((2, 16, 16), 0.2))
-    >>> ph.lac_fine.shape, ph.lac.shape, ph.fine.voxel_size
+    >>> ph.lac_fine.shape, ph.lac.shape, ph.fine.voxel_size_um
     ((4, 32, 32), (2, 16, 16), 0.1)
     """
     maker = PHANTOMS.get(phantom) if isinstance(phantom, str) else phantom
     if maker is None:
         raise InputError(f"unknown phantom {phantom!r}; use one of {', '.join(PHANTOMS)}")
     f = int(factor)
-    fine = VolumeGeometry(tuple(f * n for n in volume.shape), volume.voxel_size / f, volume.center)
+    fine = VolumeGeometry(tuple(f * n for n in volume.shape), volume.voxel_size_um / f, volume.center_um)
     lac_fine = np.asarray(maker(fine, seed), dtype=np.float32)
     return FineAndCoarse(fine, lac_fine, volume, block_mean(lac_fine, f))

@@ -27,6 +27,7 @@ import numpy as np
 from .._progress import progress_bar
 
 from .. import dose as D
+from .._deprecate import renamed_kwargs
 from ..errors import InputError
 from ..geometry import ScanGeometry
 from ..reconstruct import Scan
@@ -142,21 +143,24 @@ def _transmission(slab, scan, fwhm):
     return float(np.exp(-np.median(y[inside]))) if inside.any() else 1.0
 
 
-def plan(cell_diameter, roi_diameter, interior_resolution_nm, full_resolution_nm, *, cell_height=None,
-         roi_center=(0.0, 0.0), energy_ev=517.0, dose_budget=None, photons=None, phantom="cell",
-         interior_pixel=None, full_pixel=None, convention="paper", power=0.98, quick=False, seed=0,
-         phantom_voxel_size=None, progress=None):
+@renamed_kwargs(cell_diameter="cell_diameter_um", roi_diameter="roi_diameter_um", cell_height="cell_height_um",
+                roi_center="roi_center_um", interior_pixel="interior_pixel_um", full_pixel="full_pixel_um",
+                phantom_voxel_size="phantom_voxel_size_um")
+def plan(cell_diameter_um, roi_diameter_um, interior_resolution_nm, full_resolution_nm, *, cell_height_um=None,
+         roi_center_um=(0.0, 0.0), energy_ev=517.0, dose_budget=None, photons=None, phantom="cell",
+         interior_pixel_um=None, full_pixel_um=None, convention="paper", power=0.98, quick=False, seed=0,
+         phantom_voxel_size_um=None, progress=None):
     """Recommend a combined protocol for a cell and predict its quality.
 
     Parameters
     ----------
-    cell_diameter, roi_diameter : float
+    cell_diameter_um, roi_diameter_um : float
         µm; the ROI must lie inside the cell.
     interior_resolution_nm, full_resolution_nm : float
         Outermost zone widths of the interior and full-field objectives.
-    cell_height : float, optional
+    cell_height_um : float, optional
         µm (default: the diameter); sets the reconstruction volume's height.
-    roi_center : (float, float)
+    roi_center_um : (float, float)
         ROI centre relative to the cell centre, µm.
     energy_ev : float
     dose_budget : float, optional
@@ -169,7 +173,7 @@ def plan(cell_diameter, roi_diameter, interior_resolution_nm, full_resolution_nm
     phantom : {'cell', 'bacteria'} or path
         The sample model; a file is a LAC volume (e.g. an earlier
         reconstruction of this cell).
-    interior_pixel, full_pixel : float, optional
+    interior_pixel_um, full_pixel_um : float, optional
         µm; default Nyquist sampling of each lens.
     convention : {'paper', 'ideal', 'nyquist'}
         How ``N_interior`` is counted (:mod:`isxt.planning.protocol`).
@@ -180,6 +184,14 @@ def plan(cell_diameter, roi_diameter, interior_resolution_nm, full_resolution_nm
         reconstructions, predicted qualities NaN.
     seed : int
         Phantom and noise seed of the predictions.
+    phantom_voxel_size_um : float, optional
+        Voxel edge (µm) of a ``phantom`` file without one in its header.
+    progress : bool, optional
+        ``False`` turns the progress bar off.
+
+    The names without ``_um`` (``cell_diameter``, ``roi_diameter``,
+    ``cell_height``, ``roi_center``, ``interior_pixel``, ``full_pixel``,
+    ``phantom_voxel_size``) are deprecated and go in the next release.
 
     Returns
     -------
@@ -187,11 +199,12 @@ def plan(cell_diameter, roi_diameter, interior_resolution_nm, full_resolution_nm
     """
     t0 = time.perf_counter()
     cell_diameter, cell_height, roi_diameter, roi_center = _check_inputs(
-        cell_diameter, cell_height, roi_diameter, roi_center, phantom, photons, dose_budget)
+        cell_diameter_um, cell_height_um, roi_diameter_um, roi_center_um, phantom, photons, dose_budget)
     energy_ev = _positive("--energy (eV)", energy_ev)
     lens_i, lens_f = lens(interior_resolution_nm, energy_ev), lens(full_resolution_nm, energy_ev)
-    p_i = nyquist_pixel(lens_i, convention) if interior_pixel is None else _positive("--interior-pixel (µm)", interior_pixel)
-    p_f = nyquist_pixel(lens_f, convention) if full_pixel is None else _positive("--full-pixel (µm)", full_pixel)
+    p_i = (nyquist_pixel(lens_i, convention) if interior_pixel_um is None
+           else _positive("--interior-pixel (µm)", interior_pixel_um))
+    p_f = nyquist_pixel(lens_f, convention) if full_pixel_um is None else _positive("--full-pixel (µm)", full_pixel_um)
     sampling = interior_sampling(lens_i, roi_diameter, p_i, convention, power)
     n0 = sampling.n_interior
     notes = []
@@ -203,7 +216,7 @@ def plan(cell_diameter, roi_diameter, interior_resolution_nm, full_resolution_nm
     pf_m = p_f * k
     n0_m = max(8, int(np.ceil(n0 / k)))
     slab = M.build_slab(cell_diameter, roi_diameter, roi_center, s, phantom=phantom, seed=seed, energy_ev=energy_ev,
-                        phantom_voxel_size=phantom_voxel_size)
+                        phantom_voxel_size=phantom_voxel_size_um)
     if not slab.roi_mask.any():
         raise InputError(f"the ROI ({roi_diameter:g} µm) is under 5 model voxels ({s:g} µm) across; use a larger ROI")
     if k > 1:
@@ -272,7 +285,7 @@ def plan(cell_diameter, roi_diameter, interior_resolution_nm, full_resolution_nm
         # not what their photons add; every N takes its views from one dense stack
         y_int = M.simulate_scan(slab, interior_m, fw_i)
         dense = scans(n0_m)[1]
-        all_full = ScanGeometry(np.linspace(0, np.pi, n0_m, endpoint=False), dense.det_shape, pf_m, dense.center)
+        all_full = ScanGeometry(np.linspace(0, np.pi, n0_m, endpoint=False), dense.det_shape, pf_m, dense.center_um)
         y_full = M.simulate_scan(slab, all_full, fw_f)
         for n in cands:
             g = scans(n)[1]
@@ -379,7 +392,8 @@ def plan(cell_diameter, roi_diameter, interior_resolution_nm, full_resolution_nm
                 "roi_center_um": list(roi_center), "interior_resolution_nm": float(interior_resolution_nm),
                 "full_resolution_nm": float(full_resolution_nm), "energy_ev": energy_ev, "dose_budget_gy": dose_budget,
                 "photons": photons, "phantom": str(phantom), "convention": convention, "power": power,
-                "quick": bool(quick), "seed": int(seed), "phantom_voxel_size_um": phantom_voxel_size, "transmission_roi": t_roi,
+                "quick": bool(quick), "seed": int(seed), "phantom_voxel_size_um": phantom_voxel_size_um,
+                "transmission_roi": t_roi,
                 "min_photons_interior": float(f_min * p_i**2), "roi_radius_px": sampling.radius_px, "n_full_dense": int(n_dense),
                 "dense_psnr_noiseless_db": float(best)},
         model=model, sweep=sweep, equal_dose=equal_dose, notes=notes,

@@ -107,6 +107,6 @@ def write_plan(p, out_dir, simulate=False, force=False, seed=None):
             write_angles(tx.path(f"{name}_angles.txt"), g.angles, "deg")
         if simulate:
             for name, (g, trans, _) in data.items():
-                write_mrc(tx.path(f"{name}.mrc"), trans, g.pixel_size, g.angles)
-            write_volume_file(tx.path("truth.mrc"), slab.truth, slab.volume.voxel_size, "mrc")
+                write_mrc(tx.path(f"{name}.mrc"), trans, g.pixel_size_um, g.angles)
+            write_volume_file(tx.path("truth.mrc"), slab.truth, slab.volume.voxel_size_um, "mrc")
     return {n: tx.directory / n for n in names}

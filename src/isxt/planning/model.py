@@ -47,7 +47,7 @@ def _file_slab(path, fine, voxel_size=None):
     lac = np.asarray(ph.lac, dtype=np.float32)
     if lac.ndim != 3:
         raise InputError(f"--phantom {path}: need a 3D LAC volume, got {lac.ndim}D")
-    zoom = ph.geometry.voxel_size / fine.voxel_size
+    zoom = ph.geometry.voxel_size_um / fine.voxel_size_um
     nz_src = max(1, int(round(fine.nz / zoom)))
     z0 = max(0, lac.shape[0] // 2 - nz_src // 2)
     src = lac[z0:z0 + nz_src]
@@ -97,7 +97,7 @@ def build_slab(cell_diameter, roi_diameter, roi_center, voxel_size, nz=2, phanto
     vol = VolumeGeometry((nz, n, n), voxel_size)
     fine = VolumeGeometry((2 * nz, 2 * n, 2 * n), voxel_size / 2)
     if phantom == "cell":
-        truth_fine = phantoms.cell_phantom(fine, seed=seed, energy_ev=energy_ev, cell_diameter=cell_diameter).lac
+        truth_fine = phantoms.cell_phantom(fine, seed=seed, energy_ev=energy_ev, cell_diameter_um=cell_diameter).lac
     elif phantom == "bacteria":
         truth_fine = _bacteria(fine, cell_diameter, seed, energy_ev)
     else:
@@ -142,7 +142,7 @@ def fit(slab, scans, iterations, patience=None, precondition=True):
 
 def unit_doses(slab, scan, energy_ev):
     """Dose map (Gy) of ``scan`` per view at unit fluence (1 photon/µm²)."""
-    photons = scan.pixel_size**2  # one photon per µm²
+    photons = scan.pixel_size_um**2  # one photon per µm²
     return D.dose_map(slab.truth, slab.volume, scan, photons, energy_ev=energy_ev, progress=False) / scan.n_angles
 
 
@@ -156,14 +156,14 @@ def frc_resolution_nm(x, slab, sampling_limited=False):
     grid) it cannot be measured and is NaN. The note says which.
     """
     vol = slab.volume
-    s = vol.voxel_size
+    s = vol.voxel_size_um
     half = int(np.floor(slab.roi_diameter / (2 * np.sqrt(2)) / s))
     if half < 4:
         return float("nan"), "the ROI spans too few voxels of the model grid for an FRC"
-    cy, cx = (int(round(v)) for v in vol.index_of(slab.roi_center[0], slab.roi_center[1], vol.center[2])[1:])
+    cy, cx = (int(round(v)) for v in vol.index_of(slab.roi_center[0], slab.roi_center[1], vol.center_um[2])[1:])
     k = vol.nz // 2
     sl = (k, slice(cy - half, cy + half), slice(cx - half, cx + half))
-    res = metrics.frc(x[sl], slab.truth[sl], pixel_size=s).resolution("1/7")
+    res = metrics.frc(x[sl], slab.truth[sl], pixel_size_um=s).resolution("1/7")
     if res is not None:
         return float(res), ""
     if sampling_limited:

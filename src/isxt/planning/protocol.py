@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._deprecate import renamed_kwargs
 from ..errors import InputError
 from ..geometry import ScanGeometry, VolumeGeometry, angles_180
 from ..optics import ZonePlate
@@ -85,20 +86,23 @@ def nyquist_pixel(zone_plate, convention="paper"):
     return 1.0 / (2.0 * otf_cutoff(zone_plate, conv))
 
 
-def interior_sampling(zone_plate, roi_diameter, pixel_size, convention="paper", power=0.98):
+@renamed_kwargs(roi_diameter="roi_diameter_um", pixel_size="pixel_size_um")
+def interior_sampling(zone_plate, roi_diameter_um, pixel_size_um, convention="paper", power=0.98):
     """Views over 180° for the ROI (App. B.3), with the Nyquist bound beside them.
 
     Parameters
     ----------
     zone_plate : ZonePlate
         The interior lens.
-    roi_diameter, pixel_size : float
-        µm; the ROI detector has ``cols = round(roi_diameter / pixel_size)``
+    roi_diameter_um, pixel_size_um : float
+        µm; the ROI detector has ``cols = round(roi_diameter_um / pixel_size_um)``
         pixels and its outermost pixel centre lies ``R = (cols − 1)/2`` pixels
         from the axis (400 px for the paper's 801-px field).
     convention : {'paper', 'ideal', 'nyquist'}
     power : float
         OTF power fraction (the paper: 0.98).
+
+    ``roi_diameter`` and ``pixel_size`` are the deprecated names.
 
     Examples
     --------
@@ -106,13 +110,13 @@ def interior_sampling(zone_plate, roi_diameter, pixel_size, convention="paper", 
     656
     """
     _check_convention(convention)
-    cols = int(round(roi_diameter / pixel_size))
+    cols = int(round(roi_diameter_um / pixel_size_um))
     if cols < 3:
-        raise InputError(f"the ROI ({roi_diameter:g} µm) spans fewer than 3 pixels of {pixel_size:g} µm; "
+        raise InputError(f"the ROI ({roi_diameter_um:g} µm) spans fewer than 3 pixels of {pixel_size_um:g} µm; "
                          "use a smaller --interior-pixel or a larger --roi-diameter")
     radius = (cols - 1) / 2.0
     conv = "ideal" if convention == "ideal" else "paper"
-    f_cut, n_power = angles_for_power(zone_plate, radius, pixel_size, power, conv)
+    f_cut, n_power = angles_for_power(zone_plate, radius, pixel_size_um, power, conv)
     n_nyquist = int(np.floor(np.pi * radius + 1e-9))
     n = n_nyquist if convention == "nyquist" else min(n_power, n_nyquist)
     return InteriorSampling(int(n), int(n_power), n_nyquist, radius, float(f_cut),
@@ -143,18 +147,21 @@ def count_anchors(sparse_angles, interior_angles, tolerance=1e-6):
     return n
 
 
-def planned_scans(volume, n_interior, n_full, interior_pixel, full_pixel, roi_diameter, roi_center):
+@renamed_kwargs(interior_pixel="interior_pixel_um", full_pixel="full_pixel_um", roi_diameter="roi_diameter_um",
+                roi_center="roi_center_um")
+def planned_scans(volume, n_interior, n_full, interior_pixel_um, full_pixel_um, roi_diameter_um, roi_center_um):
     """``(interior, sparse)`` ScanGeometry of a protocol on ``volume``.
 
     The interior scan follows the ROI centre (µm, absolute); the sparse scan
     covers the volume and takes its ``n_full`` angles from the interior grid.
+    The names without ``_um`` are deprecated and go in the next release.
     """
     if not isinstance(volume, VolumeGeometry):
         raise InputError(f"volume must be a VolumeGeometry, got {type(volume).__name__}")
-    interior = ScanGeometry.interior(volume, n_interior, interior_pixel, roi_diameter, roi_center)
+    interior = ScanGeometry.interior(volume, n_interior, interior_pixel_um, roi_diameter_um, roi_center_um)
     grid = angles_180(n_interior)
-    full = ScanGeometry.full_field(volume, n_full, full_pixel)
-    sparse = ScanGeometry(grid[sparse_indices(n_full, n_interior)], full.det_shape, full_pixel, full.center)
+    full = ScanGeometry.full_field(volume, n_full, full_pixel_um)
+    sparse = ScanGeometry(grid[sparse_indices(n_full, n_interior)], full.det_shape, full_pixel_um, full.center_um)
     return interior, sparse
 
 

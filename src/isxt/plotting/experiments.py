@@ -191,8 +191,8 @@ def plot_demo(result, path):
     extent = [vol.coords("x")[0], vol.coords("x")[-1], vol.coords("y")[0], vol.coords("y")[-1]]
     fig, axes = plt.subplots(2, 4, figsize=(14, 7), gridspec_kw={"height_ratios": [3, 1.4]})
     theta = np.linspace(0, 2 * np.pi, 200)
-    rx, ry = cfg.roi_center
-    r = cfg.roi_diameter / 2
+    rx, ry = cfg.roi_center_um
+    r = cfg.roi_diameter_um / 2
     for ax, img, name in zip(axes[0], images, names):
         im = ax.imshow(img, origin="lower", cmap="gray", vmin=vmin, vmax=vmax, extent=extent)
         ax.plot(rx + r * np.cos(theta), ry + r * np.sin(theta), "y--", lw=0.8)

@@ -20,7 +20,7 @@ def interior_rois(scans, volume):
     for s in scans:
         g = getattr(s, "geometry", s)
         if g.width < diag - 1e-9:
-            out.append(((float(g.center[0]), float(g.center[1])), float(g.width)))
+            out.append(((float(g.center_um[0]), float(g.center_um[1])), float(g.width)))
     return out
 
 

@@ -30,8 +30,8 @@ def projector(volume, scan, backend="numba"):
     Examples
     --------
     >>> import numpy as np, isxt
-    >>> vol = isxt.VolumeGeometry((2, 16, 16), voxel_size=0.1)
-    >>> scan = isxt.ScanGeometry(isxt.angles_180(4), (2, 24), pixel_size=0.1)
+    >>> vol = isxt.VolumeGeometry((2, 16, 16), voxel_size_um=0.1)
+    >>> scan = isxt.ScanGeometry(isxt.angles_180(4), (2, 24), pixel_size_um=0.1)
     >>> A = isxt.projector(vol, scan)
     >>> A.forward(np.ones(vol.shape, np.float32)).shape
     (4, 2, 24)

@@ -65,7 +65,7 @@ def axial_weights(volume, scan):
         Overlap of slice ``k`` with rows ``first_row + b``, as a fraction of the
         row height (the mean over the pixel's height of the indicator of the slice).
     """
-    s, p = volume.voxel_size, scan.pixel_size
+    s, p = volume.voxel_size_um, scan.pixel_size_um
     _, vc = scan.detector_center()
     z = volume.coords("z")
     # slice interval in row units, per view

@@ -84,7 +84,7 @@ class AstraProjector(Projector):
         self._astra = _import_astra()
         self.use_gpu = cuda_available() if use_gpu is None else bool(use_gpu)
         self.threads = threads or min(os.cpu_count() or 1, max(1, volume.nz))
-        ratio = scan.pixel_size / volume.voxel_size
+        ratio = scan.pixel_size_um / volume.voxel_size_um
         self.supersampling = max(1, math.ceil(ratio - 1e-6)) if supersampling is None else int(supersampling)
         if self.use_gpu:
             self._setup_gpu()
@@ -101,7 +101,7 @@ class AstraProjector(Projector):
     def _frames(self):
         """Per view: ray direction, detector centre, u and v pixel vectors (µm)."""
         th = self.scan.angles
-        p = self.scan.pixel_size
+        p = self.scan.pixel_size_um
         uc, vc = self.scan.detector_center()
         c, s, zero = np.cos(th), np.sin(th), np.zeros_like(th)
         ray = np.stack([-s, c, zero], axis=1)
@@ -113,7 +113,7 @@ class AstraProjector(Projector):
     def _bounds(self):
         vol = self.volume
         ex, ey, ez = vol.extent
-        cx, cy, cz = vol.center
+        cx, cy, cz = vol.center_um
         return (cx - ex / 2, cx + ex / 2, cy - ey / 2, cy + ey / 2, cz - ez / 2, cz + ez / 2)
 
     # -- CPU: 2D slices + axial overlap ---------------------------------------
@@ -167,9 +167,9 @@ class AstraProjector(Projector):
         ray, det, u, _ = self._frames()
         vol, n = self.volume, self.supersampling
         det = det.copy()
-        det[:, 2] = vol.center[2]  # the scan's vertical offset lives in the axial weights
+        det[:, 2] = vol.center_um[2]  # the scan's vertical offset lives in the axial weights
         v = np.zeros_like(u)
-        v[:, 2] = vol.voxel_size
+        v[:, 2] = vol.voxel_size_um
         vectors = np.concatenate([ray, det, u / n, v], axis=1)
         x0, x1, y0, y1, z0, z1 = self._bounds()
         self._vol_geom = astra.create_vol_geom(vol.ny, vol.nx, vol.nz, x0, x1, y0, y1, z0, z1)

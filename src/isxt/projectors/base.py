@@ -32,8 +32,8 @@ class Projector(Operator):
 
     def __repr__(self):
         return (
-            f"{type(self).__name__}(volume={self.volume.shape} @ {self.volume.voxel_size} µm, "
-            f"scan={self.scan.shape} @ {self.scan.pixel_size} µm)"
+            f"{type(self).__name__}(volume={self.volume.shape} @ {self.volume.voxel_size_um} µm, "
+            f"scan={self.scan.shape} @ {self.scan.pixel_size_um} µm)"
         )
 
     def subset(self, indices):

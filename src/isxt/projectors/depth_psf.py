@@ -173,13 +173,13 @@ def node_intervals(d_rows, d_step, nodes, nx):
 # --------------------------------------------------------------------------
 def depth_map(volume, scan, angle):
     """Depth ``d = -(x-cx) sinθ + (y-cy) cosθ`` (µm) of every voxel column along the beam."""
-    cx, cy = scan.center[0], scan.center[1]
+    cx, cy = scan.center_um[0], scan.center_um[1]
     yy, xx = np.meshgrid(volume.coords("y") - cy, volume.coords("x") - cx, indexing="ij")
     return -xx * np.sin(angle) + yy * np.cos(angle)
 
 
 def max_depth(volume, scan):
-    cx, cy = scan.center[0], scan.center[1]
+    cx, cy = scan.center_um[0], scan.center_um[1]
     yy, xx = np.meshgrid(volume.coords("y") - cy, volume.coords("x") - cx, indexing="ij")
     return float(np.hypot(xx, yy).max())
 
@@ -325,7 +325,7 @@ class DepthPSFProjector(Operator):
         self.n_slabs = n_slabs
         self.depths = slab_depths(volume, scan, n_slabs)
         self.kernels = zone_plate.psf_stack(
-            self.depths - self.focus, scan.pixel_size, size=kernel_size, polychromatic=self.polychromatic
+            self.depths - self.focus, scan.pixel_size_um, size=kernel_size, polychromatic=self.polychromatic
         ).astype(np.float64)
         self.domain_shape = volume.shape
         self.range_shape = scan.shape
@@ -378,7 +378,7 @@ class DepthPSFProjector(Operator):
             return [0]
         # depth is linear in the voxel position, so its extremes lie at the corner voxels
         (x0, x1), (y0, y1) = (self.volume.coords(ax)[[0, -1]] for ax in "xy")
-        corner_xy = np.array([[x0, y0], [x0, y1], [x1, y0], [x1, y1]]) - np.asarray(self.scan.center[:2])
+        corner_xy = np.array([[x0, y0], [x0, y1], [x1, y0], [x1, y1]]) - np.asarray(self.scan.center_um[:2])
         theta = self.scan.angles[a]
         d = -corner_xy[:, 0] * np.sin(theta) + corner_xy[:, 1] * np.cos(theta)
         step = self.depths[1] - self.depths[0]
@@ -393,7 +393,7 @@ class DepthPSFProjector(Operator):
         """
         with progress_bar(total=self.scan.n_angles, desc=desc, disable=not progress, leave=False) as bar:
             if self._one_pass():
-                for a, images in self._projector.iter_depth_slabs(x, self.depths, self.scan.center[:2]):
+                for a, images in self._projector.iter_depth_slabs(x, self.depths, self.scan.center_um[:2]):
                     yield a, [(s, images[s]) for s in self._active_nodes(a)]
                     bar.update()
                 return
@@ -429,7 +429,7 @@ class DepthPSFProjector(Operator):
         half = size // 2
         g = self.scan
         # same centre, so the wide detector's column c + half is this detector's column c
-        wide = ScanGeometry(g.angles, (g.rows, g.cols + 2 * half), g.pixel_size, g.center, g.shifts)
+        wide = ScanGeometry(g.angles, (g.rows, g.cols + 2 * half), g.pixel_size_um, g.center_um, g.shifts_um)
         model = self._with_scan(wide)
         y = np.zeros(self.range_shape, dtype=np.float32)
         blur = _NodeBlur(model.kernels, (g.rows + 2 * half, wide.cols))
@@ -450,7 +450,7 @@ class DepthPSFProjector(Operator):
             for a in views:
                 for s in self._active_nodes(a):
                     blurred[a, s] = _convolve(y[a], self.kernels[s][::-1, ::-1])
-            return write_into(self._projector.adjoint_depth_slabs(blurred, self.depths, self.scan.center[:2]), out)
+            return write_into(self._projector.adjoint_depth_slabs(blurred, self.depths, self.scan.center_um[:2]), out)
         acc = np.zeros(self.domain_shape, dtype=np.float64)
         for a in views:
             for s, w in self._weights(a):

@@ -50,7 +50,7 @@ class NumbaProjector(Projector):
 
     def __init__(self, volume, scan):
         super().__init__(volume, scan)
-        s, p = volume.voxel_size, scan.pixel_size
+        s, p = volume.voxel_size_um, scan.pixel_size_um
         uc, _ = scan.detector_center()
         cos, sin = np.cos(scan.angles), np.sin(scan.angles)
         # footprint centre of voxel (j, i) at view a, in detector columns:
@@ -111,7 +111,7 @@ class NumbaProjector(Projector):
         sin, cos = np.sin(self.scan.angles[a]), np.cos(self.scan.angles[a])
         x0 = self.volume.coords("x")[0]
         d_rows = -(x0 - cx) * sin + (self.volume.coords("y") - cy) * cos
-        d_step = -self.volume.voxel_size * sin
+        d_step = -self.volume.voxel_size_um * sin
         starts, stops = node_intervals(d_rows, d_step, nodes, self.volume.nx)
         return d_rows, d_step, nodes, starts, stops
 

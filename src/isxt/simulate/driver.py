@@ -101,7 +101,7 @@ def simulate_projections(
     elif isinstance(psf, ZonePlate):
         y = DepthPSFProjector(volume, scan, psf, n_slabs=n_slabs, focus_um=focus_um, backend=backend, progress=progress).forward(lac)
     elif np.ndim(psf) == 0:
-        y = band_limit(ideal, float(psf), scan.pixel_size)
+        y = band_limit(ideal, float(psf), scan.pixel_size_um)
     else:
         kernel = np.asarray(psf, dtype=np.float64)
         if kernel.ndim != 2 or kernel.shape[0] % 2 == 0 or kernel.shape[1] % 2 == 0:

@@ -132,11 +132,11 @@ def depth_psf_direct(
     x = np.asarray(x, dtype=np.float32)
     if x.shape != volume.shape:
         raise InputError(f"volume has shape {x.shape}, geometry says {volume.shape}")
-    step = volume.voxel_size / 4 if depth_step_um is None else float(depth_step_um)
+    step = volume.voxel_size_um / 4 if depth_step_um is None else float(depth_step_um)
     radius = max_depth(volume, scan)
     if kernel_size is None:
         poly = polychromatic and zone_plate.monochromaticity is not None
-        kernel_size = 2 * zone_plate.kernel_half_width(radius + abs(focus_um), scan.pixel_size, polychromatic=poly) + 1
+        kernel_size = 2 * zone_plate.kernel_half_width(radius + abs(focus_um), scan.pixel_size_um, polychromatic=poly) + 1
     cache = {}
     out = np.zeros(scan.shape, dtype=np.float32)
     for a in range(scan.n_angles):
@@ -145,7 +145,8 @@ def depth_psf_direct(
         acc = np.zeros(scan.shape[1:])
         for b in np.unique(bins):
             if b not in cache:
-                cache[b] = zone_plate.psf_2d(b * step - focus_um, scan.pixel_size, size=kernel_size, polychromatic=polychromatic)
+                cache[b] = zone_plate.psf_2d(b * step - focus_um, scan.pixel_size_um, size=kernel_size,
+                                             polychromatic=polychromatic)
             proj = view.forward(x * (bins == b)[None])[0]
             acc += fftconvolve(proj.astype(np.float64), cache[b].astype(np.float64), mode="same")
         out[a] = acc
