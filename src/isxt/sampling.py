@@ -37,6 +37,7 @@ __all__ = [
     "otf_power_fraction",
     "angles_for_power",
     "nyquist_angles",
+    "subset_indices",
     "bowtie_plot",
 ]
 
@@ -180,6 +181,29 @@ def _mtf2_integral(s):
 def nyquist_angles(radius_px):
     """Views over 180° that sample every frequency a pixel grid holds: ``2π R · 0.5 = π R``."""
     return int(np.ceil(np.pi * float(radius_px)))
+
+
+def subset_indices(n_subset, n_grid, *, ends=False):
+    """Indices of ``n_subset`` views spread evenly over a grid of ``n_grid`` views (180°).
+
+    ``ends=False`` spaces them evenly around the half turn (view ``n_grid``
+    is view 0 mirrored); ``ends=True`` puts the first and the last grid view
+    in, so that a chain of grid views between two of them never runs past
+    the last one (what interior alignment against anchors wants).
+
+    Examples
+    --------
+    >>> subset_indices(4, 100).tolist()
+    [0, 25, 50, 75]
+    >>> subset_indices(4, 100, ends=True).tolist()
+    [0, 33, 66, 99]
+    """
+    n_subset, n_grid = int(n_subset), int(n_grid)
+    if not 1 <= n_subset <= n_grid:
+        raise InputError(f"{n_subset} views cannot sit on a grid of {n_grid} views; need 1 <= {n_subset} <= {n_grid}")
+    if ends:
+        return np.unique(np.round(np.linspace(0, n_grid - 1, n_subset)).astype(int))
+    return np.unique(np.round(np.arange(n_subset) * n_grid / n_subset).astype(int) % n_grid)
 
 
 def angles_for_power(zone_plate, radius_px=400, pixel_size_um=0.02, fraction=0.98, convention="paper"):

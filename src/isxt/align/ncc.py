@@ -145,8 +145,8 @@ class NCCSpline:
         with np.errstate(divide="ignore"):
             return np.where(curv > 0, max(1.0 - rho, 1e-3) / (float(n_pixels) * np.maximum(curv, 1e-12)), np.inf)
 
-    def peak(self, start=None, step=0.02):
-        """Sub-pixel maximum: the best point of a ``step``-pixel grid within ±1 px of ``start``.
+    def peak(self, start=None, step=0.02, reach=1.0):
+        """Sub-pixel maximum: the best point of a ``step``-pixel grid within ±``reach`` px of ``start``.
 
         ``start`` defaults to the best integer shift of the grid.
         """
@@ -154,7 +154,7 @@ class NCCSpline:
             i, j = np.unravel_index(np.argmax(self.values), self.values.shape)
             start = (self.rows[i], self.cols[j])
         s = self.clip(start)
-        offsets = np.arange(-1.0, 1.0 + step / 2, step)
+        offsets = np.arange(-reach, reach + step / 2, step)
         r = np.unique(np.clip(s[0] + offsets, *self.bounds[0]))
         c = np.unique(np.clip(s[1] + offsets, *self.bounds[1]))
         fine = self._spline(r, c, grid=True)

@@ -118,13 +118,11 @@ def _subset(scan, views):
     return dataclasses.replace(scan, geometry=scan.geometry[views], data=np.asarray(scan.data)[views])
 
 
-def _pair_shift(fixed, moving, mask, radius_px, smooth_px, highpass_px, search_px, center=(0, 0)):
-    """``reg(fixed, moving)``: the sub-pixel shift mapping band-passed ``moving`` onto ``fixed`` near ``center``."""
+def _pair_map(fixed, moving, mask, radius_px, smooth_px, highpass_px, search_px, center=(0, 0)):
+    """The NCC map of band-passed ``moving`` on ``fixed`` within ``search_px`` of ``center``."""
     sig = registration_filter(fixed.shape, highpass_px, radius_px)[0]
-    nmap = ncc_map(bandpass(fixed, smooth_px, sig), bandpass(moving, smooth_px, sig), max_shift=search_px,
+    return ncc_map(bandpass(fixed, smooth_px, sig), bandpass(moving, smooth_px, sig), max_shift=search_px,
                    fixed_mask=mask, moving_mask=mask, center=np.round(center))
-    coarse, _ = nmap.best()
-    return nmap.spline(coarse, radius_px).peak(coarse)[0]
 
 
 def refine_interior(full, interiors, results, *, volume=None, rounds=4, cgls_iterations=15, radius_px=2,
@@ -169,7 +167,8 @@ def refine_interior(full, interiors, results, *, volume=None, rounds=4, cgls_ite
 
     from ..projectors import projector
     from .interior import _neighbour_pairs
-    from .solve import solve_shifts
+    from .peaks import anchor_prior, choose_peaks, local_peaks
+    from .solve import segment_ids, solve_shifts
     from .parallax import pair_parallax_px
     from .quality import interpolate_flagged
 
@@ -194,21 +193,41 @@ def refine_interior(full, interiors, results, *, volume=None, rounds=4, cgls_ite
             mask = registration_filter((rows, cols), highpass_px, R)[1]
             search = 2 * R + 2
             start = shifts[k][:, ::-1] / p
-            nn = []
+            nn, maps, offsets = [], [], []
             centroid = res.info.get("centroid_um") or (np.nan, np.nan)
             for i, j in _neighbour_pairs(res.angles, good):
                 # the stage's relative shift: the registration less the centroid's parallax
                 pk = np.array([0.0, pair_parallax_px(s.geometry, i, j, centroid)])
-                d = _pair_shift(data[j], data[i], mask, R, smooth_px, highpass_px, search, start[i] - start[j] + pk)
-                nn.append((i, j, d - pk))
+                nmap = _pair_map(data[j], data[i], mask, R, smooth_px, highpass_px, search, start[i] - start[j] + pk)
+                hyps = local_peaks(nmap, R)
+                nn.append((i, j, hyps[0][0] - pk))
+                maps.append(hyps)
+                offsets.append(pk)
+            # the highest peak, unless it is a side peak far from where the anchors put the pair and a
+            # near-equal peak is by it (the current estimate is no prior: its errors would hold)
+            nn, _, _ = choose_peaks(nn, maps, offsets, anchor_prior(res.angles, res.info.get("anchor_obs_px", [])))
+            npix = int(np.count_nonzero(mask))
+            var_nn = []
+            for (i, j, d), pk in zip(nn, offsets):
+                raw = d + pk
+                nmap = _pair_map(data[j], data[i], mask, R, smooth_px, highpass_px, search, raw)
+                var_nn.append(nmap.spline(raw, R).variance(raw, npix))
             direct, _ = register_views(reproj, data, start, radius_px=R, smooth_px=smooth_px,
                                        highpass_px=highpass_px, views=np.flatnonzero(good))
-            anchors = [(i, a) for i, a in res.info.get("anchor_obs_px", []) if good[i]]
+            obs_a = res.info.get("anchor_obs_px", [])
+            var_a = res.info.get("anchor_var_px2") or [np.ones(2)] * len(obs_a)
+            keep = [k for k, (i, _) in enumerate(obs_a) if good[i]]
+            anchors = [obs_a[k] for k in keep]
+            fisher = anchor_weight is None and res.info.get("anchor_var_px2") is not None
+            segs = segment_ids(np.argsort(np.argsort(res.angles)), {i for i, _ in anchors}, [(i, j) for i, j, _ in nn])
             t = solve_shifts(n, anchors, nn, anchor_weight=anchor_weight, direct_weight=direct_weight,
-                             direct_obs=[(i, direct[i]) for i in np.flatnonzero(good)]).shifts_px
+                             direct_obs=[(i, direct[i]) for i in np.flatnonzero(good)], segments=segs,
+                             variances=([var_a[k] for k in keep], var_nn) if fisher else None).shifts_px
+            # rows: no parallax, and a model lets the common vertical position creep (+0.1 px a round of plain
+            # projection matching): anchors and the pairs registered again near the estimate, no model term
+            t[:, 0] = solve_shifts(n, anchors, nn, anchor_weight=anchor_weight,
+                                   variances=([var_a[k] for k in keep], var_nn) if fisher else None).shifts_px[:, 0]
             t = interpolate_flagged(res.angles, t, ~good)
-            # rows: no parallax, and a model lets the vertical position creep; the anchor step's rows stand
-            t[:, 0] = start[:, 0]
             change = max(change, float(np.max(np.abs(t - start))))
             shifts[k] = t[:, ::-1] * p
         changes.append(change)

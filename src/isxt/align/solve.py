@@ -88,8 +88,22 @@ def _variance_components(A, res, w, cls, var, floor):
     return out
 
 
+def segment_ids(order, anchored, pairs):
+    """For each pair, the anchor interval it lies in along the chain (-1 without two anchored views).
+
+    ``order`` ranks the views along the chain (their angle); pairs before the
+    first anchor join the first interval, pairs after the last the last one.
+    """
+    pos = np.asarray(order)
+    marks = np.sort(pos[sorted(anchored)]) if anchored else np.array([])
+    if len(marks) < 2:
+        return np.full(len(pairs), -1)
+    first = np.array([min(pos[i], pos[j]) for i, j in pairs])
+    return np.clip(np.searchsorted(marks, first, side="right") - 1, 0, len(marks) - 2)
+
+
 def solve_shifts(n, anchor_obs, pair_obs, *, direct_obs=(), anchor_weight=None, direct_weight=1.0,
-                 parallax=None, variances=None, huber_px=1.5, rounds=6, floor_px=0.02):
+                 parallax=None, variances=None, segments=None, huber_px=1.5, rounds=6, floor_px=0.02):
     """Least-squares shifts from anchor, direct and pair observations.
 
     Parameters
@@ -111,6 +125,12 @@ def solve_shifts(n, anchor_obs, pair_obs, *, direct_obs=(), anchor_weight=None, 
     parallax : ndarray ``(len(pair_obs), 2)``, optional
         :func:`parallax_coefficients` of the pairs: fits a correction
         ``(δX, δY)`` to the centroid (needs anchors at four views or more).
+    segments : array of int, optional
+        :func:`segment_ids` of the pairs: fits one column offset per
+        interval between anchors, ``d = t_i − t_j + β_s`` — the part of the
+        parallax the centroid does not explain (the structure's depth along
+        the rays through the ROI changes with the angle), which chained over
+        an interval would otherwise bend the views between the anchors.
     huber_px : float
         Residuals beyond this are down-weighted (a wrong coarse peak).
     rounds : int
@@ -135,7 +155,16 @@ def solve_shifts(n, anchor_obs, pair_obs, *, direct_obs=(), anchor_weight=None, 
     fit_centroid = parallax is not None and len({i for i, _ in anchor_obs}) >= 4 and len(pair_obs) > 0
     extra = np.zeros((m, 2))
     if fit_centroid:
-        extra[cls == 1] = -np.asarray(parallax, dtype=np.float64)  # d = t_i − t_j + P: the rest of P is on the right
+        # d − P(c0) = t_i − t_j + P(c) − P(c0) = t_i − t_j + (∂P/∂c)·δ
+        extra[cls == 1] = np.asarray(parallax, dtype=np.float64)
+    else:
+        extra = np.zeros((m, 0))
+    seg = np.full(len(pair_obs), -1) if segments is None else np.asarray(segments, dtype=int)
+    if np.any(seg >= 0):
+        onehot = np.zeros((m, int(seg.max()) + 1))
+        rows = np.flatnonzero(cls == 1)
+        onehot[rows[seg >= 0], seg[seg >= 0]] = 1.0
+        extra = np.hstack([extra, onehot])
     estimate = anchor_weight is None and variances is None
     base = np.array([1.0 if anchor_weight is None else 1.0 / float(anchor_weight), 1.0, 1.0 / float(direct_weight)])
     var = np.tile(base[:, None], (1, 2))
@@ -151,25 +180,28 @@ def solve_shifts(n, anchor_obs, pair_obs, *, direct_obs=(), anchor_weight=None, 
     huber = np.ones(m)
     t = np.zeros((n, 2))
     delta = np.zeros(2)
-    for _ in range(rounds):
+    for k in range(rounds):
         res_norm = np.zeros(m)
         for ax in range(2):
             # parallax is along the columns only (rotation about z moves nothing vertically)
-            design = np.hstack([A, extra]) if (fit_centroid and ax == 1) else A
+            design = np.hstack([A, extra]) if (extra.shape[1] and ax == 1) else A
             w = huber / (var[cls, ax] if estimate else row_var[:, ax])
             sw = np.sqrt(w)[:, None]
             x = np.linalg.lstsq(design * sw, b[:, ax:ax + 1] * sw, rcond=None)[0][:, 0]
             t[:, ax] = x[:n]
-            if design is not A:
-                delta = x[n:]
+            if design is not A and fit_centroid:
+                delta = x[n:n + 2]
             res = design @ x - b[:, ax]
             res_norm += res**2
             if estimate:
                 var[:2, ax] = _variance_components(design, res, w, cls, var[:, ax], floor_px)[:2]
                 var[2, ax] = var[1, ax] / float(direct_weight)
             elif variances is not None and anchor_weight is None:
-                var[:, ax] = [np.sqrt(np.mean(row_var[cls == c, ax] ** 2)) if np.any(cls == c) else np.nan
-                              for c in range(3)]
+                var[:, ax] = [np.mean(row_var[cls == c, ax]) if np.any(cls == c) else np.nan for c in range(3)]
         res_norm = np.sqrt(res_norm)
-        huber = np.where(res_norm <= huber_px, 1.0, huber_px / np.maximum(res_norm, 1e-12))
+        if k < rounds // 2:  # Huber first: a convex start that a wrong peak pulls only linearly
+            huber = np.where(res_norm <= huber_px, 1.0, huber_px / np.maximum(res_norm, 1e-12))
+        else:  # then Tukey's biweight: an observation off by more than 2·huber_px drops out
+            c = 2.0 * huber_px
+            huber = np.where(res_norm < c, (1.0 - (res_norm / c) ** 2) ** 2, 0.0)
     return ShiftSolution(t, huber, np.sqrt(var), (float(delta[0]), float(delta[1])))

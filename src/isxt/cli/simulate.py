@@ -108,13 +108,13 @@ def run(args):
     interior, sparse = combined_scans(vol, roi, (vol.center_um[0] + rx, vol.center_um[1] + ry), s,
                                       n_interior=args.n_interior, n_full=args.n_full, sparse_bin=args.sparse_bin,
                                       rows=args.rows, drift_px=args.drift + args.jitter)
-    data, truth_shifts = {}, {}
-    for i, (name, g) in enumerate((("interior", interior), ("sparse", sparse))):
-        disp = _displacement(args, g, name, displaced)
-        sim = simulate_projections(lac_fine, fine, g.with_shifts(disp.shifts_px * g.pixel_size_um), photons=args.photons,
-                                   seed=args.seed + i, flat_field="flat")
+    data = {}
+    truth_shifts = _without_gauge({name: (_displacement(args, g, name, displaced), g)
+                                   for name, g in (("interior", interior), ("sparse", sparse))})
+    for i, (name, (disp, g)) in enumerate(truth_shifts.items()):
+        sim = simulate_projections(lac_fine, fine, g.with_shifts(disp.shifts_px * g.pixel_size_um),
+                                   photons=args.photons, seed=args.seed + i, flat_field="flat")
         data[name] = _blank(sim.transmission, disp.blank, args.photons, args.seed + 10 + i)
-        truth_shifts[name] = (disp, g)
     with tx:
         for name, g in (("interior", interior), ("sparse", sparse)):
             write_mrc(tx.path(f"{name}.mrc"), data[name], g.pixel_size_um, g.angles)
@@ -153,6 +153,28 @@ def _displacement(args, g, name, displaced):
                          f"at most {max((g.n_angles - 3) // 3, 0)} (one in three views)")
     return make_displacement(g.n_angles, args.drift, args.jitter, jumps=jumps, blank=blank,
                              seed=args.seed + (100 if interior else 200))
+
+
+def _without_gauge(truth):
+    """The displacements less the object translation they hold (``isxt.align``'s gauge, fixed on the sparse scan).
+
+    A random walk moves the sample as a whole too: ``du = a cosθ + b sinθ`` and a common ``dv`` are a
+    translation of the object, which no alignment can tell from the sample's position. Taking it out of
+    the truth (i.e. placing the phantom there) puts the true shifts in the frame ``isxt align`` reports
+    in, so a reconstruction with the aligned shifts is directly comparable with ``truth.mrc``.
+    """
+    import dataclasses
+
+    from ..align import gauge_difference, gauge_shifts
+
+    disp, g = truth["sparse"]
+    px = np.asarray(disp.shifts_px, dtype=np.float64)
+    ok = np.array([f == "ok" for f in disp.flags])
+    if not px.any() or ok.sum() < 3:
+        return truth
+    p = gauge_difference(px * g.pixel_size_um, np.zeros_like(px), g.angles, ok)
+    return {name: (dataclasses.replace(d, shifts_px=d.shifts_px - gauge_shifts(p, geo.angles) / geo.pixel_size_um), geo)
+            for name, (d, geo) in truth.items()}
 
 
 def _blank(transmission, views, photons, seed):

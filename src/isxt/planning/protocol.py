@@ -21,7 +21,7 @@ from .._deprecate import renamed_kwargs
 from ..errors import InputError
 from ..geometry import ScanGeometry, VolumeGeometry, angles_180
 from ..optics import ZonePlate
-from ..sampling import angles_for_power, otf_cutoff
+from ..sampling import angles_for_power, otf_cutoff, subset_indices
 
 __all__ = [
     "CONVENTIONS",
@@ -131,10 +131,7 @@ def sparse_indices(n_full, n_interior):
     >>> sparse_indices(4, 100).tolist()
     [0, 25, 50, 75]
     """
-    n_full, n_interior = int(n_full), int(n_interior)
-    if not 1 <= n_full <= n_interior:
-        raise InputError(f"need 1 <= n_full <= n_interior, got n_full={n_full}, n_interior={n_interior}")
-    return np.unique(np.round(np.arange(n_full) * n_interior / n_full).astype(int) % n_interior)
+    return subset_indices(n_full, n_interior)
 
 
 def count_anchors(sparse_angles, interior_angles, tolerance=1e-6):

@@ -18,11 +18,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import InputError
 from ..geometry import ScanGeometry
-from ..sampling import nyquist_angles
+from ..sampling import nyquist_angles, subset_indices
 
-__all__ = ["interior_views", "sparse_on_interior_angles", "combined_scans"]
+__all__ = ["interior_views", "combined_scans"]
 
 
 def interior_views(roi_diameter_um, pixel_size_um):
@@ -32,18 +31,6 @@ def interior_views(roi_diameter_um, pixel_size_um):
     51
     """
     return nyquist_angles(0.5 * float(roi_diameter_um) / float(pixel_size_um))
-
-
-def sparse_on_interior_angles(n_interior, n_full):
-    """Indices of ``n_full`` interior views spread evenly over the arc, first and last included.
-
-    >>> sparse_on_interior_angles(51, 10).tolist()
-    [0, 6, 11, 17, 22, 28, 33, 39, 44, 50]
-    """
-    if not 1 <= n_full <= n_interior:
-        raise InputError(f"{n_full} sparse views cannot sit on the angles of {n_interior} interior views; "
-                         f"use at most {n_interior} (or more interior views)")
-    return np.unique(np.round(np.linspace(0, n_interior - 1, n_full)).astype(int))
 
 
 def combined_scans(volume, roi_diameter_um, roi_center_um, pixel_size_um, *, n_interior=None, n_full=19,
@@ -62,7 +49,8 @@ def combined_scans(volume, roi_diameter_um, roi_center_um, pixel_size_um, *, n_i
     n_interior : int, optional
         Interior views (default :func:`interior_views`).
     n_full : int
-        Sparse views, on interior angles (:func:`sparse_on_interior_angles`).
+        Sparse views, on interior angles, both ends of the arc included
+        (:func:`isxt.sampling.subset_indices` with ``ends=True``).
     sparse_bin : int
     rows : int, optional
         Interior detector rows (default: the volume's height); centred on it.
@@ -81,4 +69,4 @@ def combined_scans(volume, roi_diameter_um, roi_center_um, pixel_size_um, *, n_i
     margin = int(np.ceil(drift_px / sparse_bin + 1)) if drift_px > 0 else 0
     rows_full = int(np.ceil(volume.extent[2] / p_full - 1e-9)) + 2 * margin
     full = ScanGeometry.full_field(volume, n_interior, p_full, rows=rows_full)
-    return interior, full[sparse_on_interior_angles(n_interior, n_full)]
+    return interior, full[subset_indices(n_full, n_interior, ends=True)]
