@@ -56,10 +56,12 @@ def test_anchor_step_is_exact_on_undisplaced_off_axis_rois(cell, frac):
     assert len(obs) == len(anchored) >= 9
     # the anchor observations sit within 0.4 px of the truth (zero) with noise on 12 rows: the ramp no longer wins
     assert np.sqrt(np.mean(np.sum(obs**2, axis=1))) < 0.4
-    assert np.sqrt(np.mean(np.sum(res.shifts_px[anchored] ** 2, axis=1))) < 0.4
-    # views between anchors rest on neighbour pairs, which parallax biases (1–2 px at 4.5° steps; issue 10
-    # part 1 is not finished there); the ramp lock itself (7–10 px on these cases before the fix) is gone
-    assert np.sqrt(np.mean(np.sum(res.shifts_px**2, axis=1))) < 3.0
+    # the solution weighs each anchor against its pairs by their variances (no longer 25:1), and on 12 rows at
+    # 4.5° steps (under the ROI's Nyquist sampling) the pairs are noisy: the anchored views move a little
+    assert np.sqrt(np.mean(np.sum(res.shifts_px[anchored] ** 2, axis=1))) < 0.5
+    # views between anchors rest on neighbour pairs; this short, under-sampled stack is outside what isxt align
+    # is measured for (docs/alignment.md), but the ramp lock itself (7–10 px on these cases before) is gone
+    assert np.sqrt(np.mean(np.sum(res.shifts_px**2, axis=1))) < 1.0
 
 
 @pytest.mark.slow
