@@ -141,6 +141,26 @@ def _register_to(reference, image, start_px, radius, sigma):
     return shift, score
 
 
+def sampled_views(data, fraction=0.02):
+    """Half the Nyquist number of views over 180° for the sample's width: ``⌈π/4 · width⌉`` (width in px).
+
+    Projection matching registers each view to the re-projection of a
+    reconstruction from all of them; with far fewer views than the sample's
+    width asks for, the reconstruction cannot predict a view and the
+    registration follows its streaks. Measured on the paper-size cell (19
+    views of a sample 500 px wide, noiseless, undisplaced): 0.03 px RMS from
+    the mass centres, 0.83 px after three rounds. The width is the extent of
+    the column profile above ``fraction`` of its peak, widest over the views.
+    """
+    profiles = np.asarray(data, dtype=np.float64).sum(axis=1)
+    width = 0
+    for prof in profiles:
+        above = np.flatnonzero(prof > fraction * max(float(prof.max()), 1e-30))
+        if above.size:
+            width = max(width, int(above[-1] - above[0] + 1))
+    return int(np.ceil(np.pi / 4 * width))
+
+
 def align_full_field(
     scan,
     data,
@@ -173,7 +193,9 @@ def align_full_field(
     data : ndarray ``(n_angles, rows, cols)``
         Absorption images ``−ln(I/I0)``; the whole sample must be in view.
     iterations : int
-        Projection-matching rounds (0: mass centres only).
+        Projection-matching rounds (0: mass centres only). Skipped when the
+        stack has fewer views than :func:`sampled_views` asks for
+        (``info["projection_matching"]`` says so).
     cgls_iterations : int
         CGLS iterations per reconstruction (few: a smooth model that does
         not fit each view's misalignment back in).
@@ -219,8 +241,12 @@ def align_full_field(
     shifts = interpolate_flagged(scan.angles, shifts, ~good)
     history = [shifts.copy()]
     scores = np.full(scan.n_angles, np.nan)
+    needed = sampled_views(data[good])
+    matching = "on" if good.sum() >= needed else (
+        f"skipped: {int(good.sum())} views cannot predict one another for a sample this wide "
+        f"(projection matching needs {needed}); mass centres only")
 
-    if iterations > 0:
+    if iterations > 0 and matching == "on":
         from ..reconstruct import Scan, reconstruct  # workflow layer: the solver lives there
 
         # a few rows carry no usable vertical profile to register: keep dv from the mass centres
@@ -262,5 +288,6 @@ def align_full_field(
         "ncc": scores,
         "history_um": np.array(history),
         "iterations": len(history) - 1,
+        "projection_matching": matching,
     }
     return AlignmentResult(shifts, flags, scan.angles.copy(), p, info)
