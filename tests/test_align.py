@@ -144,7 +144,7 @@ def test_anchors_reproduce_interior_views_and_mirrors_flip_u():
 def test_full_field_alignment_recovers_known_shifts_with_19_views(sim19, aligned19):
     ff, _ = aligned19
     truth = sim19["sparse_true"]  # already in the full-field gauge
-    err = rms_px(ff.shifts, truth, sim19["sparse_scan"].pixel_size_um)
+    err = rms_px(ff.shifts_um, truth, sim19["sparse_scan"].pixel_size_um)
     assert err < 0.3
     assert rms_px(np.zeros_like(truth), truth, sim19["sparse_scan"].pixel_size_um) > 3 * err
     assert ff.flags == ["ok"] * 19
@@ -157,7 +157,7 @@ def test_full_field_gauge_makes_object_translations_invisible(sim19):
     extra = np.column_stack([0.06 * np.cos(a) + 0.04 * np.sin(a), np.full(sc.n_angles, 0.05)])
     data = projector(sim19["volume"], sc.with_shifts(sim19["sparse_true"] + extra)).forward(sim19["phantom"])
     ff = align_full_field(sc, data, iterations=1)
-    assert rms_px(ff.shifts, sim19["sparse_true"], sc.pixel_size_um) < 0.3
+    assert rms_px(ff.shifts_um, sim19["sparse_true"], sc.pixel_size_um) < 0.3
 
 
 # -- interior alignment (Eq. 14) --------------------------------------------------------------
@@ -165,7 +165,7 @@ def test_interior_alignment_with_19_anchors(sim19, aligned19):
     _, it = aligned19
     p = sim19["interior_scan"].pixel_size_um
     assert it.info["n_anchors"] >= 19
-    err = rms_px(it.shifts, sim19["interior_true"], p)
+    err = rms_px(it.shifts_um, sim19["interior_true"], p)
     assert err < 0.5
     assert rms_px(np.zeros((92, 2)), sim19["interior_true"], p) > 5 * err
     assert it.flags == ["ok"] * 92
@@ -175,8 +175,8 @@ def test_interior_alignment_degrades_gracefully_at_10_anchors():
     sim = simulate_combined(10, "180", photons=PHOTONS, seed=0)
     ff = align_full_field(sim["sparse_scan"], sim["sparse_data"], iterations=2)
     it = align_interior(sim["interior_scan"], sim["interior_data"],
-                        sim["sparse_scan"].with_shifts(ff.shifts), sim["sparse_data"])
-    assert rms_px(it.shifts, sim["interior_true"], sim["interior_scan"].pixel_size_um) < 1.5
+                        sim["sparse_scan"].with_shifts(ff.shifts_um), sim["sparse_data"])
+    assert rms_px(it.shifts_um, sim["interior_true"], sim["interior_scan"].pixel_size_um) < 1.5
 
 
 def test_mirror_views_of_a_360_scan_serve_as_anchors():
@@ -184,13 +184,13 @@ def test_mirror_views_of_a_360_scan_serve_as_anchors():
 
     sim = simulate_combined(12, "360", photons=PHOTONS, seed=1)
     ff = align_full_field(sim["sparse_scan"], sim["sparse_data"], iterations=1)
-    full = sim["sparse_scan"].with_shifts(ff.shifts)
+    full = sim["sparse_scan"].with_shifts(ff.shifts_um)
     it = align_interior(sim["interior_scan"], sim["interior_data"], full, sim["sparse_data"], full_flags=ff.flags)
     assert any(m for _, _, m in it.info["anchor_pairs"])
     without = make_anchors(full, sim["sparse_data"], sim["interior_scan"], use_mirrors=False)
     n_without = len({j for _, j in anchor_pairs(sim["interior_scan"].angles, without)})
     assert it.info["n_anchors"] >= 12 > n_without
-    assert rms_px(it.shifts, sim["interior_true"], sim["interior_scan"].pixel_size_um) < 1.0
+    assert rms_px(it.shifts_um, sim["interior_true"], sim["interior_scan"].pixel_size_um) < 1.0
 
 
 def test_combined_reconstruction_after_alignment_matches_true_shifts(sim19, aligned19):
@@ -209,7 +209,7 @@ def test_combined_reconstruction_after_alignment_matches_true_shifts(sim19, alig
     roi = vol.radial_distance(center_xy_um=isc.center_um[:2]) < 0.45 * isc.width
     truth = sim19["phantom"]
     ref = psnr(recon(sim19["interior_true"], sim19["sparse_true"]), truth, mask=roi)
-    est = psnr(recon(it.shifts, ff.shifts), truth, mask=roi)
+    est = psnr(recon(it.shifts_um, ff.shifts_um), truth, mask=roi)
     unaligned = psnr(recon(np.zeros((92, 2)), np.zeros((19, 2))), truth, mask=roi)
     assert est > ref - 1.0
     assert unaligned < ref - 1.0  # the check can fail: drift does hurt
@@ -240,23 +240,23 @@ def test_bad_frames_and_a_jump_are_flagged_without_derailing_the_rest(sim19, ali
     good_ff = [i for i in range(19) if i not in (7, 12)]
     # the gauge is fitted without the flagged views: compare in that frame, interior truth included
     ang = sim19["sparse_scan"].angles
-    shift_frame = gauge_difference(ff_bad.shifts, struth, ang, weights=np.isin(np.arange(19), good_ff))
+    shift_frame = gauge_difference(ff_bad.shifts_um, struth, ang, weights=np.isin(np.arange(19), good_ff))
     assert np.all(np.abs(shift_frame) < 0.3 * 0.08)  # one jump does not move the frame by much
     struth = struth + gauge_shifts(shift_frame, ang)
     truth = truth + gauge_shifts(shift_frame, sim19["interior_scan"].angles)
-    assert rms_px(ff_bad.shifts, struth, 0.08, rows=good_ff) < 0.3
-    assert rms_px(ff_bad.shifts, struth, 0.08, rows=[12]) < 0.5  # the jump itself is followed
-    it = align_interior(sim19["interior_scan"], data, sim19["sparse_scan"].with_shifts(ff_bad.shifts), sdata,
+    assert rms_px(ff_bad.shifts_um, struth, 0.08, rows=good_ff) < 0.3
+    assert rms_px(ff_bad.shifts_um, struth, 0.08, rows=[12]) < 0.5  # the jump itself is followed
+    it = align_interior(sim19["interior_scan"], data, sim19["sparse_scan"].with_shifts(ff_bad.shifts_um), sdata,
                         full_flags=ff_bad.flags)
     assert it.flags[20] == "blank" and it.flags[50] == "saturated" and it.flags[70] == "outlier"
     assert set(it.flagged) == {20, 50, 70}
     assert any("blank" in line for line in it.report())
     rest = [i for i in range(92) if i not in (20, 50, 70)]
-    assert rms_px(it.shifts, truth, p, rows=rest) < 0.5
-    assert rms_px(it.shifts, truth, p, rows=[70]) < 1.0  # the jump itself is followed
+    assert rms_px(it.shifts_um, truth, p, rows=rest) < 0.5
+    assert rms_px(it.shifts_um, truth, p, rows=[70]) < 1.0  # the jump itself is followed
     # flagged blank/saturated views get shifts interpolated from their neighbours
-    assert np.allclose(it.shifts[20], 0.5 * (it.shifts[19] + it.shifts[21]), atol=1e-9)
-    assert np.allclose(ff_bad.shifts[7], 0.5 * (ff_bad.shifts[6] + ff_bad.shifts[8]), atol=1e-9)
+    assert np.allclose(it.shifts_um[20], 0.5 * (it.shifts_um[19] + it.shifts_um[21]), atol=1e-9)
+    assert np.allclose(ff_bad.shifts_um[7], 0.5 * (ff_bad.shifts_um[6] + ff_bad.shifts_um[8]), atol=1e-9)
 
 
 # -- the shifts file -----------------------------------------------------------------------------
@@ -267,8 +267,8 @@ def test_shifts_csv_round_trip_and_plot(tmp_path, sim19, aligned19):
     header = path.read_text().splitlines()[0]
     assert header == "index,angle_deg,du_um,dv_um,du_px,dv_px,flag"
     back = read_shifts_csv(path, n_angles=92, angles=sim19["interior_scan"].angles)
-    assert np.allclose(back.shifts, it.shifts, atol=1e-6)
-    assert back.flags == it.flags and back.pixel_size == pytest.approx(0.04, rel=1e-3)
+    assert np.allclose(back.shifts_um, it.shifts_um, atol=1e-6)
+    assert back.flags == it.flags and back.pixel_size_um == pytest.approx(0.04, rel=1e-3)
     it.flags[3] = "ok"
     with pytest.raises(InputError, match="angles do not match"):
         read_shifts_csv(path, angles=sim19["interior_scan"].angles + 0.1)
@@ -293,7 +293,7 @@ def test_full_field_scan_shifts_are_a_baseline_that_passes_through(sim19):
     offset = np.tile([0.24, -0.16], (sc.n_angles, 1))  # e.g. a crop: 3 and -2 sparse pixels
     data = projector(sim19["volume"], sc.with_shifts(sim19["sparse_true"] + offset)).forward(sim19["phantom"])
     ff = align_full_field(sc.with_shifts(offset), data, iterations=1)
-    assert rms_px(ff.shifts, sim19["sparse_true"] + offset, sc.pixel_size_um) < 0.3
+    assert rms_px(ff.shifts_um, sim19["sparse_true"] + offset, sc.pixel_size_um) < 0.3
 
 
 # -- the command line ---------------------------------------------------------------------------
@@ -338,8 +338,8 @@ dir = "out"
     assert "interior (interior, 92 views)" in out.out and "sparse (full-field, 19 views)" in out.out
     got_it = read_shifts_csv(tmp_path / "out" / "interior_shifts.csv", angles=isc.angles)
     got_ff = read_shifts_csv(tmp_path / "out" / "sparse_shifts.csv", angles=ssc.angles)
-    assert np.allclose(got_ff.shifts, ff.shifts, atol=1e-4)
-    assert np.allclose(got_it.shifts, it.shifts, atol=1e-4)
+    assert np.allclose(got_ff.shifts_um, ff.shifts_um, atol=1e-4)
+    assert np.allclose(got_it.shifts_um, it.shifts_um, atol=1e-4)
     assert (tmp_path / "out" / "alignment_shifts.png").read_bytes()[:4] == b"\x89PNG"
     # existing outputs are not overwritten without --force
     assert main(["align", str(tmp_path / "acq.toml")]) == 2
@@ -349,7 +349,7 @@ dir = "out"
         toml.replace('center_um = [0.3, -0.2, 0.0]', 'center_um = [0.3, -0.2, 0.0]\nshifts = "out/interior_shifts.csv"')
     )
     acq = load_acquisition(tmp_path / "acq.toml", check_memory=False)
-    assert np.allclose(acq.scan("interior").geometry().shifts_um, it.shifts, atol=1e-5)
+    assert np.allclose(acq.scan("interior").geometry().shifts_um, it.shifts_um, atol=1e-5)
 
 
 def test_bad_inputs_raise_one_clear_error():

@@ -54,8 +54,8 @@ def test_stage_jump_and_blank_frames_on_a_cell_are_flagged_and_handled():
     assert [full.flags[i] for i in ds.blank] == ["blank"] and [full.flags[i] for i in ds.jumps] == ["outlier"]
     assert [inter.flags[i] for i in di.blank] == ["blank"] and [inter.flags[i] for i in di.jumps] == ["outlier"]
     ok = np.array([f == "ok" for f in full.flags])
-    g = gauge_difference(full.shifts, ts, sp.angles, ok)
-    err_full = (full.shifts - ts - gauge_shifts(g, sp.angles)) / (2 * s)
+    g = gauge_difference(full.shifts_um, ts, sp.angles, ok)
+    err_full = (full.shifts_um - ts - gauge_shifts(g, sp.angles)) / (2 * s)
     # full field: the jump recovered, the blank view interpolated, both to a fraction of a pixel
     assert np.all(np.hypot(*err_full[ds.jumps + ds.blank].T) < 0.5)
     # interior: the jump is recovered against its neighbours (10 px in u), not interpolated away

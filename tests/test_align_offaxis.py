@@ -50,7 +50,7 @@ def test_anchor_step_is_exact_on_undisplaced_off_axis_rois(cell, frac):
     ys = _noisy(projector(fine, sp).forward(lac), 5000.0, 2)
     ff = align_full_field(sp, ys, iterations=2)
     assert np.sqrt(np.mean(np.sum(ff.shifts_px**2, axis=1))) < 0.3
-    res = align_interior(it, yi, sp.with_shifts(ff.shifts), ys, full_flags=ff.flags)
+    res = align_interior(it, yi, sp.with_shifts(ff.shifts_um), ys, full_flags=ff.flags)
     anchored = res.info["anchored_views"]
     obs = np.array([a for _, a in res.info["anchor_obs_px"]])
     assert len(obs) == len(anchored) >= 9
@@ -84,13 +84,13 @@ def test_residual_guard_keeps_input_shifts_that_fit_better(cell):
     if info["accepted"]:
         assert info["residual_aligned"] < info["residual_input"]
     else:
-        assert np.array_equal(results["interior"].shifts, true_i)
-        assert np.array_equal(results["sparse"].shifts, true_s)
+        assert np.array_equal(results["interior"].shifts_um, true_i)
+        assert np.array_equal(results["sparse"].shifts_um, true_s)
         assert "REJECTED" in guard_line(info)
     # whatever the verdict, what is returned never fits worse than the input
     import dataclasses
 
-    chosen = [dataclasses.replace(s, geometry=s.geometry.with_shifts(results[s.name].shifts)) for s in (full, inter)]
+    chosen = [dataclasses.replace(s, geometry=s.geometry.with_shifts(results[s.name].shifts_um)) for s in (full, inter)]
     assert combined_residual(chosen, vol) <= r_in * (1 + 1e-6)
 
 
@@ -121,7 +121,7 @@ def test_simulate_writes_truth_in_the_align_csv_format(loop):
     root, acq = loop
     for name, n in (("interior", None), ("sparse", 19)):
         truth = read_shifts_csv(root / "A" / f"truth_{name}_shifts.csv", n_angles=n)
-        assert np.all(np.isfinite(truth.shifts)) and np.abs(truth.shifts_px).max() > 0.5
+        assert np.all(np.isfinite(truth.shifts_um)) and np.abs(truth.shifts_px).max() > 0.5
     it = read_shifts_csv(root / "A" / "truth_interior_shifts.csv")
     assert it.flags.count("blank") == 1 and it.flags.count("outlier") == 1
     from isxt.io import read_stack

@@ -244,3 +244,18 @@ def test_other_old_attributes_warn_and_agree():
         config.roi_center = (0.0, 0.1)
     assert r.pixel_size_um == 0.04 and config.roi_center_um == (0.0, 0.1)
     assert "roi_center" not in repr(config).replace("roi_center_um", "")  # the repr lists the new names
+
+
+def test_alignment_result_old_names_warn_and_agree():
+    from isxt.align import AlignmentResult
+
+    shifts = np.array([[0.08, -0.04], [0.0, 0.02]])
+    new = AlignmentResult(shifts, ["ok", "ok"], np.array([0.0, 0.1]), 0.04)
+    with pytest.warns(DeprecationWarning, match=r"'shifts' is now called 'shifts_um'"):
+        old = AlignmentResult(shifts=shifts, flags=["ok", "ok"], angles=np.array([0.0, 0.1]), pixel_size_um=0.04)
+    assert np.array_equal(old.shifts_um, new.shifts_um)
+    with pytest.warns(DeprecationWarning, match=r"AlignmentResult\.pixel_size is now called AlignmentResult\.pixel_size_um"):
+        assert new.pixel_size == 0.04
+    with pytest.warns(DeprecationWarning, match=r"AlignmentResult\.shifts is now called AlignmentResult\.shifts_um"):
+        assert np.array_equal(new.shifts, shifts)
+    assert np.allclose(new.shifts_px, shifts / 0.04)

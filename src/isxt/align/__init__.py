@@ -3,7 +3,7 @@ then interior images against it as anchors (Eq. 14–15).
 
 Shifts are per-view ``(du, dv)`` in µm in the sense of
 :meth:`isxt.geometry.ScanGeometry.with_shifts`: the detector centre moves by
-them, so ``scan.with_shifts(result.shifts)`` is the geometry that models the
+them, so ``scan.with_shifts(result.shifts_um)`` is the geometry that models the
 measured data. See ``docs/alignment.md``.
 """
 
@@ -73,7 +73,7 @@ def align_scans(full, interior=None, *, anchor_views=None, use_mirrors=True, ful
         out["interior"] = align_interior(
             interior.geometry,
             interior.data,
-            full.geometry.with_shifts(out["full"].shifts),
+            full.geometry.with_shifts(out["full"].shifts_um),
             full.data,
             full_flags=out["full"].flags,
             anchor_views=anchor_views,
@@ -85,7 +85,7 @@ def align_scans(full, interior=None, *, anchor_views=None, use_mirrors=True, ful
 
 
 def apply_shifts(scan, result):
-    """A copy of ``scan`` (an :class:`isxt.reconstruct.Scan`) whose geometry carries ``result.shifts``."""
+    """A copy of ``scan`` (an :class:`isxt.reconstruct.Scan`) whose geometry carries ``result.shifts_um``."""
     import dataclasses
 
-    return dataclasses.replace(scan, geometry=scan.geometry.with_shifts(result.shifts))
+    return dataclasses.replace(scan, geometry=scan.geometry.with_shifts(result.shifts_um))

@@ -248,7 +248,7 @@ def align_interior(
     interior_data : ndarray ``(n, rows, cols)``
     full_scan : ScanGeometry
         Full-field geometry carrying its *aligned* shifts, e.g.
-        ``scan.with_shifts(align_full_field(scan, data).shifts)``.
+        ``scan.with_shifts(align_full_field(scan, data).shifts_um)``.
     full_data : ndarray
     full_flags : list of str, optional
         Flags of the full-field views; only ``ok`` ones become anchors.

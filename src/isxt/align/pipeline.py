@@ -31,8 +31,8 @@ def anchor_interpolation(result, outlier_px):
     again on the new shifts (departure from the neighbours' median above
     ``outlier_px`` pixels).
     """
-    p = result.pixel_size
-    t = np.array(result.shifts, dtype=np.float64)[:, ::-1] / p
+    p = result.pixel_size_um
+    t = np.array(result.shifts_um, dtype=np.float64)[:, ::-1] / p
     sums = np.zeros_like(t)
     counts = np.zeros(len(t))
     for i, a in result.info.get("anchor_obs_px", []):
@@ -52,7 +52,7 @@ def anchor_interpolation(result, outlier_px):
     for i in np.flatnonzero(~known & ~recovered):  # placed by interpolation: re-examined by recover_views
         if result.flags[i] in ("lowcorr", "outlier"):
             flags[i] = "lowcorr"
-    return dataclasses.replace(result, shifts=t[:, ::-1] * p, flags=flags, info={**result.info, "candidate": "anchors"})
+    return dataclasses.replace(result, shifts_um=t[:, ::-1] * p, flags=flags, info={**result.info, "candidate": "anchors"})
 
 
 def align_acquisition(full, interiors, *, volume=None, full_iterations=3, refine=4, guard=True, use_mirrors=True,
@@ -85,7 +85,7 @@ def align_acquisition(full, interiors, *, volume=None, full_iterations=3, refine
     """
     names = [full.name or "full"] + [s.name or f"interior{k}" for k, s in enumerate(interiors)]
     ff = align_full_field(full.geometry, full.data, iterations=full_iterations, backend=backend, progress=progress)
-    full_aligned = full.geometry.with_shifts(ff.shifts)
+    full_aligned = full.geometry.with_shifts(ff.shifts_um)
     its = [
         align_interior(s.geometry, s.data, full_aligned, full.data, full_flags=ff.flags, use_mirrors=use_mirrors,
                        progress=progress)
@@ -100,11 +100,11 @@ def align_acquisition(full, interiors, *, volume=None, full_iterations=3, refine
     if refine and interiors:
         shifts, rinfo = refine_interior(dataclasses.replace(full, geometry=full_aligned), list(interiors), its,
                                         volume=volume, rounds=refine, backend=backend, progress=progress)
-        its = [dataclasses.replace(r, shifts=t, info={**r.info, "refine": rinfo}) for r, t in zip(its, shifts)]
+        its = [dataclasses.replace(r, shifts_um=t, info={**r.info, "refine": rinfo}) for r, t in zip(its, shifts)]
     scans = [full, *interiors]
 
     def misfit(results):
-        new = [dataclasses.replace(s, geometry=s.geometry.with_shifts(r.shifts)) for s, r in zip(scans, results)]
+        new = [dataclasses.replace(s, geometry=s.geometry.with_shifts(r.shifts_um)) for s, r in zip(scans, results)]
         return combined_residual(new, volume, backend=backend)
 
     candidates = {}
@@ -124,7 +124,7 @@ def align_acquisition(full, interiors, *, volume=None, full_iterations=3, refine
     if info["accepted"]:
         return estimate, info
     kept = {
-        name: AlignmentResult(np.array(s.geometry.shifts_um, dtype=np.float64), r.flags, r.angles, r.pixel_size,
+        name: AlignmentResult(np.array(s.geometry.shifts_um, dtype=np.float64), r.flags, r.angles, r.pixel_size_um,
                               {**r.info, "guard": "rejected"})
         for name, s, r in zip(names, scans, [ff, *its])
     }

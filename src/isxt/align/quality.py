@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .._deprecate import renamed_fields
+
 __all__ = ["AlignmentResult", "FLAGS", "classify_frames", "interpolate_flagged", "outlier_views"]
 
 #: Flag texts written to the shifts CSV. ``blank``, ``saturated`` and
@@ -14,35 +16,38 @@ __all__ = ["AlignmentResult", "FLAGS", "classify_frames", "interpolate_flagged",
 FLAGS = ("ok", "blank", "saturated", "lowcorr", "outlier")
 
 
+@renamed_fields(shifts="shifts_um", pixel_size="pixel_size_um")
 @dataclass
 class AlignmentResult:
     """Per-view shifts of one scan.
 
     Attributes
     ----------
-    shifts : ndarray, ``(n_angles, 2)``
+    shifts_um : ndarray, ``(n_angles, 2)``
         ``(du, dv)`` in µm, to be put into the geometry:
-        ``scan.with_shifts(result.shifts)`` then models the measured data.
+        ``scan.with_shifts(result.shifts_um)`` then models the measured data.
     flags : list of str
         One of :data:`FLAGS` per view.
     angles : ndarray
         The views' angles (radians).
-    pixel_size : float
+    pixel_size_um : float
         The scan's detector pixel (µm), for ``shifts_px``.
     info : dict
         Diagnostics (NCC scores, anchors, iterations...).
+
+    The names ``shifts`` and ``pixel_size`` are deprecated and go in the next release.
     """
 
-    shifts: np.ndarray
+    shifts_um: np.ndarray
     flags: list
     angles: np.ndarray
-    pixel_size: float
+    pixel_size_um: float
     info: dict = field(default_factory=dict)
 
     @property
     def shifts_px(self):
         """Shifts in detector pixels of this scan."""
-        return np.asarray(self.shifts) / self.pixel_size
+        return np.asarray(self.shifts_um) / self.pixel_size_um
 
     @property
     def flagged(self):

@@ -173,7 +173,7 @@ def refine_interior(full, interiors, results, *, volume=None, rounds=4, cgls_ite
     from .quality import interpolate_flagged
 
     volume = default_volume(full.geometry, [s.geometry for s in interiors]) if volume is None else volume
-    shifts = [np.array(r.shifts, dtype=np.float64) for r in results]
+    shifts = [np.array(r.shifts_um, dtype=np.float64) for r in results]
     nominal = [projector(volume, s.geometry.with_shifts(None), backend=backend) for s in interiors]
     changes = []
     for rnd in progress_bar(range(int(rounds)), desc="refine interior", disable=not progress):
@@ -274,12 +274,12 @@ def recover_views(full, interior, result, *, volume=None, cgls_iterations=15, sm
         return result
     geo = interior.geometry.with_shifts(None)
     p = geo.pixel_size_um
-    model = _subset(dataclasses.replace(interior, geometry=geo.with_shifts(result.shifts)), placed)
+    model = _subset(dataclasses.replace(interior, geometry=geo.with_shifts(result.shifts_um)), placed)
     x = _reconstruct([full, model], volume, cgls_iterations, backend)
     reproj = projector(volume, geo, backend=backend).forward(x)
     data = np.asarray(interior.data, dtype=np.float64)
     n, rows, cols = data.shape
-    t = np.asarray(result.shifts)[:, ::-1] / p
+    t = np.asarray(result.shifts_um)[:, ::-1] / p
     R = 2
     _, ref_scores = register_views(reproj, data, t, radius_px=R, smooth_px=smooth_px, highpass_px=highpass_px,
                                    views=placed)
@@ -309,4 +309,4 @@ def recover_views(full, interior, result, *, volume=None, cgls_iterations=15, sm
     for i in recovered:
         if outlier_views(result.angles, t, limit)[i]:
             flags[i] = "outlier"
-    return dataclasses.replace(result, shifts=t[:, ::-1] * p, flags=flags, info={**result.info, "recovered": recovered})
+    return dataclasses.replace(result, shifts_um=t[:, ::-1] * p, flags=flags, info={**result.info, "recovered": recovered})

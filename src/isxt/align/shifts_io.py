@@ -54,8 +54,8 @@ def write_shifts_csv(path, result, overwrite=True, atomic=True, comments=()):
     Path
     """
     path = Path(path)
-    shifts = np.asarray(result.shifts, dtype=np.float64)
-    px = shifts / result.pixel_size
+    shifts = np.asarray(result.shifts_um, dtype=np.float64)
+    px = shifts / result.pixel_size_um
     with _target(path, overwrite, atomic) as tmp:
         with open(tmp, "w", newline="") as fh:
             for line in comments:

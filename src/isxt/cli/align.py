@@ -98,7 +98,7 @@ def run(args):
     def file_result(s, res):
         # the file holds what goes under `shifts =`; the acquisition adds crop/bin offsets itself
         offsets = np.asarray(s.geometry.shifts_um) - _file_shifts(acq, s.name, s.geometry.n_angles)
-        return AlignmentResult(res.shifts - offsets, res.flags, res.angles, res.pixel_size, res.info)
+        return AlignmentResult(res.shifts_um - offsets, res.flags, res.angles, res.pixel_size_um, res.info)
 
     with tx:
         for s in scans:
@@ -149,11 +149,11 @@ def truth_errors(truth_dir, full, scans, estimate):
             raise InputError(f"--truth: {path} not found; isxt simulate --drift writes truth_<scan>_shifts.csv")
         truth[s.name] = read_shifts_csv(path, n_angles=s.geometry.n_angles, angles=s.geometry.angles)
     ok = np.array([f == "ok" for f in estimate[full.name].flags])
-    g = gauge_difference(estimate[full.name].shifts, truth[full.name].shifts, full.geometry.angles, ok)
+    g = gauge_difference(estimate[full.name].shifts_um, truth[full.name].shifts_um, full.geometry.angles, ok)
     lines = []
     for s in scans:
-        t = truth[s.name].shifts + gauge_shifts(g, s.geometry.angles)
-        d = (estimate[s.name].shifts - t) / s.geometry.pixel_size_um
+        t = truth[s.name].shifts_um + gauge_shifts(g, s.geometry.angles)
+        d = (estimate[s.name].shifts_um - t) / s.geometry.pixel_size_um
         usable = np.array([f not in ("blank",) for f in truth[s.name].flags])
         err = float(np.sqrt(np.mean(np.sum(d[usable] ** 2, axis=1))))
         lines.append(f"truth {s.name}: RMS error {err:.3f} px after the gauge ({int(usable.sum())} views)")

@@ -113,13 +113,13 @@ def run_case(case, cfg, seed=0):
     seconds = time.perf_counter() - t0
     est = guard["estimate"]
     accepted = float(guard["accepted"])
-    g = gauge_difference(est["sparse"].shifts, ts, sp.angles)
-    err_full = _rms((est["sparse"].shifts - ts - gauge_shifts(g, sp.angles)) / (2 * s))
-    err_int = _rms((est["interior"].shifts - ti - gauge_shifts(g, it.angles)) / s)
+    g = gauge_difference(est["sparse"].shifts_um, ts, sp.angles)
+    err_full = _rms((est["sparse"].shifts_um - ts - gauge_shifts(g, sp.angles)) / (2 * s))
+    err_int = _rms((est["interior"].shifts_um - ti - gauge_shifts(g, it.angles)) / s)
     # what isxt align writes: the estimate, or the input shifts (none here) when the guard rejected it
-    gw = gauge_difference(results["sparse"].shifts, ts, sp.angles)
-    written_full = _rms((results["sparse"].shifts - ts - gauge_shifts(gw, sp.angles)) / (2 * s))
-    written_int = _rms((results["interior"].shifts - ti - gauge_shifts(gw, it.angles)) / s)
+    gw = gauge_difference(results["sparse"].shifts_um, ts, sp.angles)
+    written_full = _rms((results["sparse"].shifts_um - ts - gauge_shifts(gw, sp.angles)) / (2 * s))
+    written_int = _rms((results["interior"].shifts_um - ti - gauge_shifts(gw, it.angles)) / s)
 
     def psnr(shift_i, shift_s):
         scans = [dataclasses.replace(full, geometry=sp.with_shifts(shift_s)),
@@ -133,8 +133,8 @@ def run_case(case, cfg, seed=0):
         "err_full_px": err_full, "err_interior_px": err_int, "guard_accepted": bool(guard["accepted"]),
         "written_full_px": written_full, "written_interior_px": written_int,
         # in the truth's frame: the gauge (an object translation no data fix) would shift the whole volume
-        "psnr_aligned": psnr(results["interior"].shifts - gauge_shifts(g, it.angles) * accepted,
-                             results["sparse"].shifts - gauge_shifts(g, sp.angles) * accepted),
+        "psnr_aligned": psnr(results["interior"].shifts_um - gauge_shifts(g, it.angles) * accepted,
+                             results["sparse"].shifts_um - gauge_shifts(g, sp.angles) * accepted),
         "psnr_true": psnr(ti, ts), "psnr_none": psnr(None, None), "align_s": seconds,
     }
 

@@ -169,7 +169,7 @@ def plot_shifts(path, results, anchors_deg=None, title=None):
         px = res.shifts_px
         order = np.argsort(deg)
         for k, ax in enumerate(axes):
-            ax.plot(deg[order], px[order, k], ".-", ms=3, lw=0.8, label=f"{name} ({res.pixel_size:g} µm px)")
+            ax.plot(deg[order], px[order, k], ".-", ms=3, lw=0.8, label=f"{name} ({res.pixel_size_um:g} µm px)")
             bad = [i for i in res.flagged]
             if bad:
                 ax.plot(deg[bad], px[bad, k], "x", color="red", ms=7)
