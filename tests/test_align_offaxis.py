@@ -183,3 +183,16 @@ def test_shifts_none_in_the_toml_turns_pickup_off(loop, tmp_path):
     assert a.scan("interior").shifts_um is None
     b = load_acquisition(tmp_path / "acq.toml".replace("acq", "acq"), output_dir=tmp_path, pickup_shifts=True)
     assert b.scan("interior").sources.get("shifts") == "none"
+
+
+def test_align_on_a_too_short_stack_is_one_error_line_not_a_traceback(tmp_path, capsys):
+    """isxt simulate --size test has 2 interior rows and 1 sparse row: the full field keeps its mass
+    centres (no registration on 1 row), the interior step refuses with exit 2 and one line."""
+    from isxt.cli import main
+
+    assert main(["simulate", "--size", "test", "-o", str(tmp_path / "T")]) == 0
+    capsys.readouterr()
+    assert main(["align", str(tmp_path / "T" / "acquisition.toml"), "-o", str(tmp_path / "al")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "too small to register" in err[0] and "--rows 20" in err[0]
+    assert not (tmp_path / "al" / "interior_shifts.csv").exists()

@@ -420,6 +420,7 @@ def check_consistency(scans, volume, x, x_first=None, *, history=None, backend="
         if any(i is not None and (scans[i].label, scans[j].label) == (c["source"], c["target"]) for i, j, _, _ in failed):
             c["cause"] = cause
     likely = (f"likely cause: {cause}" if cause else
-              "likely cause: the files of two scans swapped, or a wrong pixel_size_um, center_um or angle file")
+              "likely cause: the files of two scans swapped, a wrong pixel_size_um, center_um or angle file, "
+              "or stacks that need aligning (isxt align)")
     warnings = [f"{text}; {likely}" for _, _, _, text in failed]
     return ConsistencyReport(rows, cross, warnings, limits, converged=converged)

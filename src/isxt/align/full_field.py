@@ -245,6 +245,8 @@ def align_full_field(
     matching = "on" if good.sum() >= needed else (
         f"skipped: {int(good.sum())} views cannot predict one another for a sample this wide "
         f"(projection matching needs {needed}); mass centres only")
+    if scan.rows < 4:  # a bicubic NCC peak needs 4 rows of shifts at least
+        matching = f"skipped: {scan.rows} detector row(s) are too few to register; mass centres only"
 
     if iterations > 0 and matching == "on":
         from ..reconstruct import Scan, reconstruct  # workflow layer: the solver lives there

@@ -334,7 +334,7 @@ def align_interior(
         raise InputError(
             f"align_interior: interior images of {interior_scan.rows}×{interior_scan.cols} pixels are too small "
             f"to register; at least {2 * int(radius_px) + 3} rows and columns are needed (crop less or bin less; "
-            "for isxt simulate output: --rows 12)"
+            "for isxt simulate output: --rows 20)"
         )
     baseline = np.asarray(interior_scan.shifts_um)[:, ::-1] / interior_scan.pixel_size_um  # (rows, cols) px
     interior_scan = interior_scan.with_shifts(None)
