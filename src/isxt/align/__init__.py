@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from .drift import simulate_drift
 from .full_field import align_full_field, gauge_difference, gauge_shifts, mass_centres, remove_gauge
-from .interior import Anchor, align_interior, anchor_pairs, make_anchors
+from .anchors import Anchor, anchor_pairs, make_anchors
+from .interior import align_interior
 from .ncc import NCCMap, NCCSpline, ncc, ncc_map, shift_image
 from .quality import FLAGS, AlignmentResult, classify_frames
 from .shifts_io import plot_shifts, read_shifts_csv, write_shifts_csv

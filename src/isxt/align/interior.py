@@ -22,135 +22,22 @@ of an L-BFGS-B maximisation of Eq. 14 itself.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
-from scipy.ndimage import gaussian_filter, map_coordinates
+from scipy.ndimage import gaussian_filter
 from scipy.optimize import minimize
-from .._progress import progress_bar
 
+from .._progress import progress_bar
 from ..errors import InputError
 from ..geometry import ScanGeometry
+from .anchors import Anchor, anchor_pairs, make_anchors
 from .ncc import ncc_map
-from .peaks import anchor_prior, choose_peaks, far_from_prior, local_peaks
 from .parallax import pair_parallax_px, sample_centroid
-from .solve import parallax_coefficients, segment_ids, solve_shifts
+from .peaks import anchor_prior, choose_peaks, far_from_prior, jumps_kept, local_peaks
 from .prefilter import bandpass, border_mask, registration_filter, resolution_sigma
 from .quality import AlignmentResult, classify_frames, interpolate_flagged, outlier_views
+from .solve import parallax_coefficients, segment_ids, solve_shifts
 
 __all__ = ["Anchor", "make_anchors", "anchor_pairs", "align_interior"]
-
-
-def _wrap(a):
-    """Angle difference wrapped to ``(-π, π]``."""
-    return (np.asarray(a) + np.pi) % (2 * np.pi) - np.pi
-
-
-@dataclass
-class Anchor:
-    """A full-field view resampled onto an interior detector window.
-
-    Attributes
-    ----------
-    image : ndarray ``(rows + 2·margin, cols + 2·margin)``
-        Interior-pixel image; pixel ``(r + margin, c + margin)`` is where the
-        unshifted interior detector pixel ``(r, c)`` would be.
-    angle : float
-        The angle (radians) at which it is an interior view: the full-field
-        angle, or that angle − π for a mirror view.
-    full_index : int
-        The full-field view it comes from.
-    mirrored : bool
-        Made from the view at ``angle + π`` (flipped in ``u``).
-    margin : int
-        Extra pixels on each side.
-    """
-
-    image: np.ndarray
-    angle: float
-    full_index: int
-    mirrored: bool
-    margin: int
-
-
-def _anchor_image(full_scan, full_image, k, interior_scan, mirrored, margin):
-    """Resample full-field view ``k`` onto the (margin-padded) interior window at its angle."""
-    theta_f = full_scan.angles[k]
-    theta_t = theta_f - np.pi if mirrored else theta_f
-    sign = -1.0 if mirrored else 1.0
-    pi, pf = interior_scan.pixel_size_um, full_scan.pixel_size_um
-    cxi, cyi, czi = interior_scan.center_um
-    cols = np.arange(interior_scan.cols + 2 * margin) - margin
-    rows = np.arange(interior_scan.rows + 2 * margin) - margin
-    u_i = (cols + 0.5 - interior_scan.cols / 2.0) * pi
-    v_i = (rows + 0.5 - interior_scan.rows / 2.0) * pi
-    # x cosθ_t + y sinθ_t of the ray through each interior column, and z of each row
-    s = u_i + cxi * np.cos(theta_t) + cyi * np.sin(theta_t)
-    z = v_i + czi
-    ucf, vcf = full_scan.detector_center()
-    u_f = sign * s - ucf[k]  # a mirror view sees x cosθ + y sinθ with the opposite sign
-    v_f = z - vcf[k]
-    col_f = u_f / pf + full_scan.cols / 2.0 - 0.5
-    row_f = v_f / pf + full_scan.rows / 2.0 - 0.5
-    rr, cc = np.meshgrid(row_f, col_f, indexing="ij")
-    img = map_coordinates(np.asarray(full_image, dtype=np.float64), [rr, cc], order=3, mode="constant", cval=0.0)
-    return img
-
-
-def make_anchors(full_scan, full_data, interior_scan, *, views=None, use_mirrors=True, margin=0):
-    """Anchors from aligned full-field views.
-
-    Parameters
-    ----------
-    full_scan : ScanGeometry
-        The full-field geometry *with its aligned shifts*.
-    full_data : ndarray ``(n_full, rows, cols)``
-    interior_scan : ScanGeometry
-        The nominal interior geometry (pixel size, window, ROI centre).
-    views : sequence of int, optional
-        Full-field views to use (default: all).
-    use_mirrors : bool
-        Also make, from every view, the mirrored anchor at ``θ − π``.
-    margin : int
-        Extra interior pixels on each side of the window.
-
-    Returns
-    -------
-    list of Anchor
-    """
-    views = range(full_scan.n_angles) if views is None else views
-    anchors = []
-    for k in views:
-        k = int(k)
-        for mirrored in (False, True) if use_mirrors else (False,):
-            img = _anchor_image(full_scan, full_data[k], k, interior_scan, mirrored, margin)
-            angle = float(full_scan.angles[k] - np.pi) if mirrored else float(full_scan.angles[k])
-            anchors.append(Anchor(img, angle, k, mirrored, margin))
-    return anchors
-
-
-def _neighbour_spacing(angles, good):
-    """Per view: the angular distance to its nearest good neighbour (inf for a lone view)."""
-    a = np.asarray(angles)
-    out = np.full(len(a), np.inf)
-    gi = np.flatnonzero(good)
-    for i in range(len(a)):
-        others = gi[gi != i]
-        if others.size:
-            out[i] = np.min(np.abs(_wrap(a[others] - a[i])))
-    return out
-
-
-def anchor_pairs(interior_angles, anchors, good=None):
-    """The pairs ``C_a``: ``(image, anchor)`` closer in angle than half the image's neighbour spacing."""
-    good = np.ones(len(interior_angles), bool) if good is None else np.asarray(good, bool)
-    spacing = _neighbour_spacing(interior_angles, good)
-    pairs = []
-    for i in np.flatnonzero(good):
-        for j, anc in enumerate(anchors):
-            if abs(_wrap(interior_angles[i] - anc.angle)) < 0.5 * spacing[i]:
-                pairs.append((int(i), j))
-    return pairs
 
 
 def _neighbour_pairs(angles, good, hops=1):
@@ -410,6 +297,7 @@ def align_interior(
         k = next(k for k, (i, j, _) in enumerate(obs_nn) if (i, j) == sw["pair"])
         raw = obs_nn[k][2] + offsets[k]
         var_nn[k] = used_nn[k][0].spline(raw, R).variance(raw, n_pix)
+    suspect = jumps_kept(obs_nn, suspect, anchor_prior(angles, obs_a))
     for k in suspect:  # no peak agrees with the anchors: out of the fit (a jump is re-examined later)
         var_nn[k] = np.asarray(var_nn[k]) * 1e6
 
@@ -425,7 +313,14 @@ def align_interior(
         obs_nn = [(i, j, d + o - [0.0, pair_parallax_px(interior_scan, i, j, centroid_um)])
                   for (i, j, d), o in zip(obs_nn, offsets)]
     sigma = sol.sigma_px
-    t0 = interpolate_flagged(angles, sol.shifts_px, ~good)
+    # a view left without any observation (its pairs suspect, no anchor) has no shift of its own
+    observed = np.zeros(n, bool)
+    observed[[i for i, _ in obs_a]] = True
+    kept = [k for k in range(len(obs_nn)) if k not in set(suspect)]
+    observed[[obs_nn[k][0] for k in kept]] = True
+    observed[[obs_nn[k][1] for k in kept]] = True
+    orphan = good & ~observed
+    t0 = interpolate_flagged(angles, sol.shifts_px, ~good | orphan)
     if parallax:  # the parallax of the centroid the anchors and pairs agree on, for Eq. 14 and the scores
         par[:, 1] = [pair_parallax_px(interior_scan, i, j, centroid_um) for i, j in pairs_nn]
     # Eq. 14 on bicubic splines of the cached integer-shift NCC around the first estimate
@@ -476,7 +371,7 @@ def align_interior(
         v = nmap.at(t[i] - t[j] + pk)
         score[i] = np.fmax(score[i], v)
         score[j] = np.fmax(score[j], v)
-    for i in np.flatnonzero(good & ~(score >= min_ncc)):
+    for i in np.flatnonzero((good & ~(score >= min_ncc)) | orphan):
         flags[i] = "lowcorr"
     bad = np.array([f != "ok" for f in flags])
     t = interpolate_flagged(angles, t, bad)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.ndimage import maximum_filter
 
-__all__ = ["local_peaks", "anchor_prior", "choose_peaks", "far_from_prior"]
+__all__ = ["local_peaks", "anchor_prior", "choose_peaks", "jumps_kept", "far_from_prior"]
 
 
 def local_peaks(nmap, radius_px, *, within=0.15, max_peaks=4):
@@ -139,3 +139,29 @@ def far_from_prior(shifts_px, prior, *, floor_px=4.0, spread=3.0):
     if prior is None:
         return np.zeros(len(shifts_px), bool)
     return _beyond(np.hypot(*(np.asarray(shifts_px) - prior).T), floor_px, spread)
+
+
+def jumps_kept(pair_obs, suspect, prior, *, tolerance_px=2.5):
+    """``suspect`` less the two pairs of a view that jumped: they disagree with the anchors but not each other.
+
+    A stage jump moves one view by ``J``: its pairs read ``−J`` and ``+J``
+    (less the neighbours' small relative shift), and their sum agrees with what
+    the anchors imply for the two neighbours. Side peaks do not line up so.
+    Such a view keeps its own shift (flagged ``outlier`` later).
+    """
+    if prior is None or not suspect:
+        return list(suspect)
+    by_view = {}
+    for k in suspect:
+        i, j, _ = pair_obs[k]
+        by_view.setdefault(i, []).append(k)
+        by_view.setdefault(j, []).append(k)
+    keep = set()
+    for v, ks in by_view.items():
+        before = [k for k in ks if pair_obs[k][1] == v]
+        after = [k for k in ks if pair_obs[k][0] == v]
+        if len(before) == 1 and len(after) == 1:
+            (a, _, d1), (_, b, d2) = pair_obs[before[0]], pair_obs[after[0]]
+            if np.hypot(*(np.asarray(d1) + np.asarray(d2) - (prior[a] - prior[b]))) <= tolerance_px:
+                keep.update((before[0], after[0]))
+    return [k for k in suspect if k not in keep]

@@ -70,9 +70,17 @@ def _cell(volume, seed):
 
 
 def _bacteria(volume, seed):
+    """As many bacteria as fill about a third of the volume's disc (at most 30, the phantom's default).
+
+    The default 30 cells of 0.5–0.8 × 1.5–3 µm need a disc ≈ 8 µm across; on a smaller volume
+    (``isxt simulate --phantom bacteria --size small`` is 5.1 µm wide) they would not fit.
+    """
     from .bacteria import bacteria_phantom
 
-    return bacteria_phantom(volume, seed=seed).lac
+    radius = min(volume.extent[0], volume.extent[1]) / 2
+    footprint = 0.65 * 2.25  # mean diameter × mean length (µm²) of the default ranges
+    n = int(np.clip(np.pi * radius**2 / 3 / footprint, 1, 30))
+    return bacteria_phantom(volume, n_cells=n, seed=seed).lac
 
 
 #: The built-in samples by name: ``maker(volume, seed) -> LAC``.
