@@ -211,3 +211,12 @@ def test_load_phantom_npy_and_tiff(tmp_path):
         load_phantom(bad, voxel_size_um=0.1)
     with pytest.raises(InputError, match="does not exist"):
         load_phantom(tmp_path / "missing.mrc")
+
+
+def test_the_bacteria_sample_fits_the_small_simulation_volume():
+    """isxt simulate --phantom bacteria --size small failed: 30 cells do not fit a 5 µm disc."""
+    from isxt.phantoms.synthetic import PHANTOMS
+
+    vol = VolumeGeometry((4, 128, 128), 0.04)
+    lac = PHANTOMS["bacteria"](vol, 0)
+    assert lac.shape == vol.shape and float(lac.max()) > 0.3  # cells with their dense envelope and granules
