@@ -43,9 +43,8 @@ __all__ = ["Anchor", "make_anchors", "anchor_pairs", "align_interior"]
 def _neighbour_pairs(angles, good, hops=1):
     """The pairs ``C_nn``: good views 1 … ``hops`` apart in angle (flagged views are skipped over).
 
-    ``hops=2`` adds second neighbours: every pair then lies on loops of
-    three, so one wrong peak disagrees with two others instead of being
-    spread over its chain.
+    ``hops=2`` adds second neighbours (``align_interior(hops=)`` says why
+    the default is 1).
     """
     idx = np.flatnonzero(good)
     idx = idx[np.argsort(np.asarray(angles)[idx])]
@@ -72,6 +71,48 @@ def _likelihood_weight(spline, shift):
     """``1/(1 − ρ)``: the weight of a pair's NCC in a sum of log-likelihoods (ρ its value at ``shift``)."""
     rho = spline.value_and_grad(shift)[0]
     return 1.0 / max(1.0 - min(rho, 0.999), 1e-3)
+
+
+def _maximise_eq14(t0, maps_a, pairs_a, maps_nn, pairs_nn, par, good, radius_px, anchor_weight):
+    """Eq. 14 itself, from ``t0``: L-BFGS-B on bicubic splines of the cached NCC, each shift within ±R.
+
+    Every term is weighted as its log-likelihood, ``N/(2(1 − ρ))·NCC`` (a
+    noisy pair counts less), or the anchors by ``anchor_weight`` against 1.
+    Returns the shifts and the optimiser's report (with the anchors' median
+    weight relative to a pair's).
+    """
+    n, R = len(t0), int(radius_px)
+    splines_a = [m.spline(t0[i], R) for m, (i, _) in zip(maps_a, pairs_a)]
+    splines_nn = [m.spline(t0[i] - t0[j] + pk, R) for m, (i, j), pk in zip(maps_nn, pairs_nn, par)]
+    if anchor_weight is None:
+        w_a = np.array([_likelihood_weight(sp, t0[i]) for (i, _), sp in zip(pairs_a, splines_a)])
+        w_nn = np.array([_likelihood_weight(sp, t0[i] - t0[j] + pk)
+                         for (i, j), sp, pk in zip(pairs_nn, splines_nn, par)])
+    else:
+        w_a, w_nn = np.full(len(pairs_a), float(anchor_weight)), np.ones(len(pairs_nn))
+
+    def nll(flat):
+        t = flat.reshape(n, 2)
+        f = 0.0
+        g = np.zeros((n, 2))
+        for (i, _), sp, w in zip(pairs_a, splines_a, w_a):
+            v, dv = sp.value_and_grad(t[i])
+            f -= w * v
+            g[i] -= w * dv
+        for (i, j), sp, pk, w in zip(pairs_nn, splines_nn, par, w_nn):
+            v, dv = sp.value_and_grad(t[i] - t[j] + pk)
+            f -= w * v
+            g[i] -= w * dv
+            g[j] += w * dv
+        return f, g.ravel()
+
+    lo, hi = np.round(t0) - R, np.round(t0) + R
+    bounds = [(lo[i, k], hi[i, k]) if good[i] else (None, None) for i in range(n) for k in range(2)]
+    res = minimize(nll, t0.ravel(), jac=True, method="L-BFGS-B", bounds=bounds,
+                   options={"ftol": 1e-12, "gtol": 1e-7, "maxiter": 300})
+    ratio = float(np.median(w_a) / np.median(w_nn)) if len(w_a) and len(w_nn) else float("nan")
+    return res.x.reshape(n, 2), {"success": bool(res.success), "nit": int(res.nit), "objective": float(res.fun),
+                                 "anchor_weight": ratio}
 
 
 def _prefiltered(data, anchors, ratio, smooth_px, highpass_px, radius):
@@ -208,6 +249,9 @@ def align_interior(
         Shifts in µm for ``interior_scan.with_shifts``, flags, and in
         ``info``: the anchor pairs, the NCC per view, the first estimate.
     """
+    for name, value, allowed in (("objective", objective, ("lsq", "ncc")), ("weights", weights, ("fisher", "components"))):
+        if value not in allowed:
+            raise InputError(f"align_interior: {name}={value!r} is not one of {', '.join(map(repr, allowed))}")
     for name, sc in (("interior_scan", interior_scan), ("full_scan", full_scan)):
         if not isinstance(sc, ScanGeometry):
             raise InputError(f"align_interior: {name} must be an isxt.ScanGeometry")
@@ -291,13 +335,13 @@ def align_interior(
 
     # a confident side peak in a pair: the anchors, interpolated, say where the pair should be
     offsets = [o for _, o in used_nn]
-    obs_nn, switches, suspect = choose_peaks(obs_nn, [local_peaks(m, R) for m, _ in used_nn], offsets,
-                                             anchor_prior(angles, obs_a))
+    prior = anchor_prior(angles, obs_a)
+    obs_nn, switches, suspect = choose_peaks(obs_nn, [local_peaks(m, R) for m, _ in used_nn], offsets, prior)
     for sw in switches:
         k = next(k for k, (i, j, _) in enumerate(obs_nn) if (i, j) == sw["pair"])
         raw = obs_nn[k][2] + offsets[k]
         var_nn[k] = used_nn[k][0].spline(raw, R).variance(raw, n_pix)
-    suspect = jumps_kept(obs_nn, suspect, anchor_prior(angles, obs_a))
+    suspect = jumps_kept(obs_nn, suspect, prior)
     for k in suspect:  # no peak agrees with the anchors: out of the fit (a jump is re-examined later)
         var_nn[k] = np.asarray(var_nn[k]) * 1e6
 
@@ -323,45 +367,12 @@ def align_interior(
     t0 = interpolate_flagged(angles, sol.shifts_px, ~good | orphan)
     if parallax:  # the parallax of the centroid the anchors and pairs agree on, for Eq. 14 and the scores
         par[:, 1] = [pair_parallax_px(interior_scan, i, j, centroid_um) for i, j in pairs_nn]
-    # Eq. 14 on bicubic splines of the cached integer-shift NCC around the first estimate
-    splines_a = [maps_a[k].spline(t0[i], R) for k, (i, _) in enumerate(pairs_a)]
-    splines_nn = [maps_nn[k].spline(t0[i] - t0[j] + par[k], R) for k, (i, j) in enumerate(pairs_nn)]
-    if anchor_weight is None:
-        # each term weighted as its log-likelihood, N/(2(1 − ρ)) · NCC: a noisy pair (low peak) counts less
-        w_a = np.array([_likelihood_weight(sp, t0[i]) for (i, _), sp in zip(pairs_a, splines_a)])
-        w_nn = np.array([_likelihood_weight(sp, t0[i] - t0[j] + pk)
-                         for (i, j), sp, pk in zip(pairs_nn, splines_nn, par)])
-    else:
-        w_a, w_nn = np.full(len(pairs_a), float(anchor_weight)), np.ones(len(pairs_nn))
-
-    def nll(flat):
-        t = flat.reshape(n, 2)
-        f = 0.0
-        g = np.zeros((n, 2))
-        for (i, _), sp, w in zip(pairs_a, splines_a, w_a):
-            v, dv = sp.value_and_grad(t[i])
-            f -= w * v
-            g[i] -= w * dv
-        for (i, j), sp, pk, w in zip(pairs_nn, splines_nn, par, w_nn):
-            v, dv = sp.value_and_grad(t[i] - t[j] + pk)
-            f -= w * v
-            g[i] -= w * dv
-            g[j] += w * dv
-        return f, g.ravel()
-
     if objective == "ncc":
-        lo = np.round(t0) - R
-        hi = np.round(t0) + R
-        bounds = [(lo[i, k], hi[i, k]) if good[i] else (None, None) for i in range(n) for k in range(2)]
-        res = minimize(
-            nll, t0.ravel(), jac=True, method="L-BFGS-B", bounds=bounds,
-            options={"ftol": 1e-12, "gtol": 1e-7, "maxiter": 300},
-        )
-        t = res.x.reshape(n, 2)
-        opt = {"success": bool(res.success), "nit": int(res.nit), "objective": float(res.fun)}
-    else:
-        t = t0.copy()
-        opt = {"success": True, "nit": 0, "objective": float(nll(t0.ravel())[0])}
+        t, opt = _maximise_eq14(t0, maps_a, pairs_a, maps_nn, pairs_nn, par, good, R, anchor_weight)
+        anchor_w = opt.pop("anchor_weight")
+    else:  # the weighted least-squares solution stands
+        t, opt = t0.copy(), {"success": True, "nit": 0}
+        anchor_w = float(np.sum(sigma[1] ** 2) / np.sum(sigma[0] ** 2))
 
     # per view: its best pair NCC at the solution (from the cached integer grid)
     score = np.full(n, np.nan)
@@ -379,7 +390,7 @@ def align_interior(
     for i in np.flatnonzero(outlier_views(angles, t, outlier_px) & ~bad):
         flags[i] = "outlier"
     # a view that kept only wrong pairs sits far from where the anchors put it: re-examined as a jump would be
-    for i in np.flatnonzero(far_from_prior(t, anchor_prior(angles, obs_a)) & ~bad):
+    for i in np.flatnonzero(far_from_prior(t, prior) & ~bad):
         flags[i] = "outlier"
 
     shifts = t[:, ::-1] * p  # (rows, cols) px → (du, dv) µm
@@ -399,7 +410,7 @@ def align_interior(
         "peak_switches": switches,
         "suspect_pairs": [obs_nn[k][:2] for k in suspect],
         "anchor_var_px2": [np.asarray(v, dtype=np.float64) for v in var_a],
-        "anchor_weight": float(np.median(w_a) / np.median(w_nn)) if len(w_nn) and len(w_a) else float("nan"),
+        "anchor_weight": anchor_w,
         "prefilter": {"smooth_px": smooth_px, "highpass_px": highpass_px},
         "optimizer": {"method": objective, **opt},
     }

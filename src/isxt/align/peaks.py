@@ -117,8 +117,7 @@ def choose_peaks(pair_obs, hypotheses, offsets, prior, *, far_px=2.5, gain_px=2.
                              "ncc_drop": float(hyps[0][1] - hyps[k][1])})
         else:
             out.append((i, j, d))
-    dist = np.array([float(np.hypot(*(np.asarray(d) + off - (prior[i] - prior[j] + off))))
-                     for (i, j, d), off in zip(out, offsets)])
+    dist = np.array([float(np.hypot(*(np.asarray(d) - (prior[i] - prior[j])))) for i, j, d in out])
     return out, switches, [int(k) for k in np.flatnonzero(_beyond(dist, far_px + 1.5, spread))]
 
 

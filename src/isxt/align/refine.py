@@ -118,13 +118,6 @@ def _subset(scan, views):
     return dataclasses.replace(scan, geometry=scan.geometry[views], data=np.asarray(scan.data)[views])
 
 
-def _pair_map(fixed, moving, mask, radius_px, smooth_px, highpass_px, search_px, center=(0, 0)):
-    """The NCC map of band-passed ``moving`` on ``fixed`` within ``search_px`` of ``center``."""
-    sig = registration_filter(fixed.shape, highpass_px, radius_px)[0]
-    return ncc_map(bandpass(fixed, smooth_px, sig), bandpass(moving, smooth_px, sig), max_shift=search_px,
-                   fixed_mask=mask, moving_mask=mask, center=np.round(center))
-
-
 def refine_interior(full, interiors, results, *, volume=None, rounds=4, cgls_iterations=15, radius_px=2,
                     smooth_px=0.7, highpass_px=3.0, anchor_weight=None, direct_weight=0.25, backend="numba",
                     progress=False):
@@ -175,6 +168,12 @@ def refine_interior(full, interiors, results, *, volume=None, rounds=4, cgls_ite
     volume = default_volume(full.geometry, [s.geometry for s in interiors]) if volume is None else volume
     shifts = [np.array(r.shifts_um, dtype=np.float64) for r in results]
     nominal = [projector(volume, s.geometry.with_shifts(None), backend=backend) for s in interiors]
+    R = int(radius_px)
+    # the data do not change between rounds: band-pass them once; the anchors' prior does not either
+    filters = [registration_filter(s.data.shape[1:], highpass_px, R) for s in interiors]
+    passed = [np.stack([bandpass(np.asarray(d, dtype=np.float64), smooth_px, f[0]) for d in s.data])
+              for s, f in zip(interiors, filters)]
+    priors = [anchor_prior(r.angles, r.info.get("anchor_obs_px", [])) for r in results]
     changes = []
     for rnd in progress_bar(range(int(rounds)), desc="refine interior", disable=not progress):
         model = [full] + [dataclasses.replace(s, geometry=s.geometry.with_shifts(t)) for s, t in zip(interiors, shifts)]
@@ -187,31 +186,27 @@ def refine_interior(full, interiors, results, *, volume=None, rounds=4, cgls_ite
             p = s.geometry.pixel_size_um
             data = np.asarray(s.data, dtype=np.float64)
             reproj = nominal[k].forward(x)
-            n, rows, cols = data.shape
+            n = data.shape[0]
             good = np.array([f == "ok" for f in res.flags])
-            R = int(radius_px)
-            mask = registration_filter((rows, cols), highpass_px, R)[1]
-            search = 2 * R + 2
+            mask, bp = filters[k][1], passed[k]
             start = shifts[k][:, ::-1] / p
-            nn, maps, offsets = [], [], []
+            nn, maps, hyps, offsets = [], [], [], []
             centroid = res.info.get("centroid_um") or (np.nan, np.nan)
             for i, j in _neighbour_pairs(res.angles, good):
                 # the stage's relative shift: the registration less the centroid's parallax
                 pk = np.array([0.0, pair_parallax_px(s.geometry, i, j, centroid)])
-                nmap = _pair_map(data[j], data[i], mask, R, smooth_px, highpass_px, search, start[i] - start[j] + pk)
-                hyps = local_peaks(nmap, R)
-                nn.append((i, j, hyps[0][0] - pk))
-                maps.append(hyps)
+                nmap = ncc_map(bp[j], bp[i], max_shift=2 * R + 2, fixed_mask=mask, moving_mask=mask,
+                               center=np.round(start[i] - start[j] + pk))
+                peaks = local_peaks(nmap, R)
+                nn.append((i, j, peaks[0][0] - pk))
+                maps.append(nmap)
+                hyps.append(peaks)
                 offsets.append(pk)
             # the highest peak, unless it is a side peak far from where the anchors put the pair and a
             # near-equal peak is by it (the current estimate is no prior: its errors would hold)
-            nn, _, _ = choose_peaks(nn, maps, offsets, anchor_prior(res.angles, res.info.get("anchor_obs_px", [])))
+            nn, _, _ = choose_peaks(nn, hyps, offsets, priors[k])
             npix = int(np.count_nonzero(mask))
-            var_nn = []
-            for (i, j, d), pk in zip(nn, offsets):
-                raw = d + pk
-                nmap = _pair_map(data[j], data[i], mask, R, smooth_px, highpass_px, search, raw)
-                var_nn.append(nmap.spline(raw, R).variance(raw, npix))
+            var_nn = [m.spline(d + pk, R).variance(d + pk, npix) for (_, _, d), pk, m in zip(nn, offsets, maps)]
             direct, _ = register_views(reproj, data, start, radius_px=R, smooth_px=smooth_px,
                                        highpass_px=highpass_px, views=np.flatnonzero(good))
             obs_a = res.info.get("anchor_obs_px", [])

@@ -153,18 +153,20 @@ def solve_shifts(n, anchor_obs, pair_obs, *, direct_obs=(), anchor_weight=None, 
     A, b, cls = _design(n, anchor_obs, pair_obs, direct_obs)
     m = len(b)
     fit_centroid = parallax is not None and len({i for i, _ in anchor_obs}) >= 4 and len(pair_obs) > 0
-    extra = np.zeros((m, 2))
+    # extra column unknowns, on the pair rows of the column axis only
+    blocks = [np.zeros((m, 0))]
     if fit_centroid:
         # d − P(c0) = t_i − t_j + P(c) − P(c0) = t_i − t_j + (∂P/∂c)·δ
-        extra[cls == 1] = np.asarray(parallax, dtype=np.float64)
-    else:
-        extra = np.zeros((m, 0))
+        block = np.zeros((m, 2))
+        block[cls == 1] = np.asarray(parallax, dtype=np.float64)
+        blocks.append(block)
     seg = np.full(len(pair_obs), -1) if segments is None else np.asarray(segments, dtype=int)
     if np.any(seg >= 0):
-        onehot = np.zeros((m, int(seg.max()) + 1))
+        block = np.zeros((m, int(seg.max()) + 1))
         rows = np.flatnonzero(cls == 1)
-        onehot[rows[seg >= 0], seg[seg >= 0]] = 1.0
-        extra = np.hstack([extra, onehot])
+        block[rows[seg >= 0], seg[seg >= 0]] = 1.0
+        blocks.append(block)
+    extra = np.hstack(blocks)
     estimate = anchor_weight is None and variances is None
     base = np.array([1.0 if anchor_weight is None else 1.0 / float(anchor_weight), 1.0, 1.0 / float(direct_weight)])
     var = np.tile(base[:, None], (1, 2))
