@@ -361,3 +361,23 @@ def test_bad_inputs_raise_one_clear_error():
         align_full_field(full, np.ones((2, 16, 32)))
     with pytest.raises(InputError, match="fewer than 3 usable views"):
         align_full_field(full, np.zeros(full.shape))
+
+
+@pytest.mark.parametrize("options", [{"objective": "ncc"}, {"weights": "components"}, {"anchor_weight": 25.0}])
+def test_interior_alignment_options_recover_known_shifts(sim19, aligned19, options):
+    """The paper's L-BFGS-B on Eq. 14, variance components and a fixed anchor weight: each a working path."""
+    ff, _ = aligned19
+    it = align_interior(sim19["interior_scan"], sim19["interior_data"], sim19["sparse_scan"].with_shifts(ff.shifts_um),
+                        sim19["sparse_data"], full_flags=ff.flags, **options)
+    assert rms_px(it.shifts_um, sim19["interior_true"], sim19["interior_scan"].pixel_size_um) < 0.5
+    assert it.info["optimizer"]["nit"] > 0 if options.get("objective") == "ncc" else it.info["optimizer"]["nit"] == 0
+
+
+@pytest.mark.parametrize("bad", [{"objective": "newton"}, {"weights": "equal"}])
+def test_interior_alignment_names_an_unknown_option(sim19, aligned19, bad):
+    from isxt.errors import InputError
+
+    ff, _ = aligned19
+    with pytest.raises(InputError, match=f"{next(iter(bad))}={next(iter(bad.values()))!r} is not one of"):
+        align_interior(sim19["interior_scan"], sim19["interior_data"], sim19["sparse_scan"].with_shifts(ff.shifts_um),
+                       sim19["sparse_data"], **bad)

@@ -161,3 +161,22 @@ def test_combined_scans_put_every_sparse_view_on_an_interior_angle_with_both_end
     anchors = make_anchors(sp, np.zeros(sp.shape), it, use_mirrors=False)
     assert len({i for i, _ in anchor_pairs(it.angles, anchors)}) == n_full  # each sparse view anchors a view
     assert sp.rows * sp.pixel_size_um >= vol.extent[2] + 2 * 0.1  # the whole slab plus the drift margin
+
+
+def test_suspect_pairs_a_jumped_view_and_a_view_far_from_the_anchors():
+    from isxt.align.peaks import far_from_prior, jumps_kept
+
+    rng = np.random.default_rng(2)
+    n = 20
+    prior = np.zeros((n, 2))
+    truth = rng.uniform(-0.5, 0.5, (n, 2))  # jitter the anchors cannot see
+    truth[7] += [0.0, 10.0]  # a stage jump of view 7
+    obs = [(i, i + 1, truth[i] - truth[i + 1]) for i in range(n - 1)]
+    obs[12] = (12, 13, truth[12] - truth[13] + [4.0, -5.0])  # one side peak
+    hyps = [[(d, 0.8)] for _, _, d in obs]  # no other peak near the anchors
+    _, _, suspect = choose_peaks(obs, hyps, [np.zeros(2)] * len(obs), prior)
+    assert sorted(suspect) == [6, 7, 12]  # the jump's two pairs and the side peak
+    assert jumps_kept(obs, suspect, prior) == [12]  # the jump's pairs agree with each other
+    shifts = truth.copy()
+    assert np.flatnonzero(far_from_prior(shifts, prior)).tolist() == [7]
+    assert not far_from_prior(shifts, None).any()
