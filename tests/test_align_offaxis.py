@@ -196,3 +196,13 @@ def test_align_on_a_too_short_stack_is_one_error_line_not_a_traceback(tmp_path, 
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "too small to register" in err[0] and "--rows 20" in err[0]
     assert not (tmp_path / "al" / "interior_shifts.csv").exists()
+
+
+def test_simulate_refuses_more_sparse_views_than_interior_angles(tmp_path, capsys):
+    from isxt.cli import main
+
+    out = tmp_path / "E"
+    assert main(["simulate", "--size", "small", "--n-interior", "10", "--n-full", "19", "-o", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--n-full 19 is more than the 10 interior views" in err[0]
+    assert not out.exists()

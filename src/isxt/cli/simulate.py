@@ -78,7 +78,7 @@ def run(args):
     from ..acquisition.schema import acquisition_toml
     from ..io.mrc import write_mrc
     from ..simulate import simulate_projections
-    from ..simulate.protocol import combined_scans
+    from ..simulate.protocol import combined_scans, interior_views
 
     for flag, value in (("--n-full", args.n_full), ("--n-interior", args.n_interior), ("--sparse-bin", args.sparse_bin)):
         if value is not None and value < 1:
@@ -104,9 +104,13 @@ def run(args):
     rx, ry = args.roi_center
     if abs(rx - vol.center_um[0]) > vol.extent[0] / 2 or abs(ry - vol.center_um[1]) > vol.extent[1] / 2:
         raise InputError(f"--roi-center ({rx}, {ry}) µm lies outside the volume's xy extent {vol.extent[:2]} µm")
+    n_interior = args.n_interior or interior_views(roi, s)
+    if args.n_full > n_interior:
+        raise InputError(f"--n-full {args.n_full} is more than the {n_interior} interior views: the sparse views sit "
+                         f"on interior angles; use --n-full {n_interior} or fewer, or more --n-interior")
     # Nyquist views for the ROI; sparse views on interior angles (anchors for isxt align), rows for the drift
     interior, sparse = combined_scans(vol, roi, (vol.center_um[0] + rx, vol.center_um[1] + ry), s,
-                                      n_interior=args.n_interior, n_full=args.n_full, sparse_bin=args.sparse_bin,
+                                      n_interior=n_interior, n_full=args.n_full, sparse_bin=args.sparse_bin,
                                       rows=args.rows, drift_px=args.drift + args.jitter)
     data = {}
     truth_shifts = _without_gauge({name: (_displacement(args, g, name, displaced), g)
